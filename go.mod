@@ -1,0 +1,3 @@
+module github.com/abuse-responder/abuse-responder
+
+go 1.26
