@@ -1,0 +1,238 @@
+package notice
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/abuse-responder/abuse-responder/abuse"
+)
+
+// reDelimiter marks where AWS's text ends and the reporter's begins.
+var reDelimiter = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}\s*Beginning of forwarded report\(?s?\)?\s*-{2,}.*|\*?\s*Log Extract\s*:.*)$`)
+
+// splitReport separates AWS's words from the forwarded report, which is
+// untrusted evidence.
+func splitReport(text string) (aws, report string) {
+	loc := reDelimiter.FindStringIndex(text)
+	if loc == nil {
+		return text, ""
+	}
+	return text[:loc[0]], text[loc[1]:]
+}
+
+var (
+	reCaseID       = regexp.MustCompile(`\[\s*(\d{8,13}(?:-\d+)?|[A-Z0-9]{6,})\s*\]`)
+	reSubjectAcct  = regexp.MustCompile(`(?i)\[\s*AWS\s+ID\s*:?\s*(\d{12})\s*\]`)
+	reAccountLabel = regexp.MustCompile(`(?im)^[ \t*>-]*(?:AWS\s+Account\s+ID|AWS\s+ID|Account\s+ID)\s*:[ \t]*(\S*)`)
+	reTwelve       = regexp.MustCompile(`^\d{12}$`)
+	reBodyCaseID   = regexp.MustCompile(`(?im)^[ \t*>-]*(?:Case\s+(?:ID|Number)|Abuse\s+Case)\s*:?[ \t]*#?\s*(\d{8,13}(?:-\d+)?)\b`)
+)
+
+// extract fills the notice's fields from the subject and the body text.
+func extract(n *abuse.Notice, subject, outerSubject, text string, ref time.Time) {
+	awsText, report := splitReport(text)
+	n.Evidence = strings.TrimSpace(report)
+
+	n.CaseID = firstSubmatch(reCaseID, subject, outerSubject)
+	if n.CaseID == "" {
+		n.CaseID = firstSubmatch(reBodyCaseID, awsText)
+	}
+	n.AccountID = firstSubmatch(reSubjectAcct, subject, outerSubject)
+	if n.AccountID == "" {
+		n.AccountID = accountFromBody(awsText)
+	}
+	n.Stage = stageOf(awsText)
+	n.Regions = regionsOf(awsText)
+	n.Resources = resourcesOf(awsText, n.Stage, n.Regions)
+	n.ReportedActivity, n.Type = activityOf(awsText, report)
+	n.AWSActions = awsActionsOf(awsText)
+	n.AbuseTime = abuseTimeOf(awsText, report, ref)
+
+	own := map[netip.Addr]bool{}
+	for _, r := range n.Resources {
+		if a, err := netip.ParseAddr(r.PublicIP); err == nil {
+			own[a] = true
+		}
+	}
+	n.Targets, n.TargetHosts = targetsOf(awsText, report, own)
+	switch n.Type {
+	case abuse.TypePhishing, abuse.TypeContent, abuse.TypeCopyright:
+		// The addresses in such reports host the material: ours, not victims.
+		n.Targets, n.TargetHosts = []abuse.Target{}, []string{}
+	}
+}
+
+func firstSubmatch(re *regexp.Regexp, texts ...string) string {
+	for _, t := range texts {
+		if m := re.FindStringSubmatch(t); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
+// accountFromBody reads the account labels, whose value may sit on the next
+// line (Gen B's header block). Masked values are skipped.
+func accountFromBody(text string) string {
+	for _, loc := range reAccountLabel.FindAllStringSubmatchIndex(text, -1) {
+		v := text[loc[2]:loc[3]]
+		if v == "" {
+			v = nextLineValue(text[loc[1]:])
+		}
+		if reTwelve.MatchString(v) {
+			return v
+		}
+	}
+	return ""
+}
+
+// nextLineValue returns the first field of the first non-empty line.
+func nextLineValue(rest string) string {
+	for _, l := range strings.SplitN(rest, "\n", 4)[1:] {
+		if f := strings.Fields(l); len(f) > 0 {
+			return f[0]
+		}
+	}
+	return ""
+}
+
+var (
+	reFinal      = regexp.MustCompile(`(?i)\bfinal notification\b`)
+	reAdditional = regexp.MustCompile(`(?i)we recently sent an abuse report for|received an additional abuse report|report is for a different instance|names? a different instance`)
+	reReminder   = regexp.MustCompile(`(?i)not received a response regarding the abuse report|follow up on your outstanding (?:ec2 )?abuse report|have not heard back from you regarding this case`)
+)
+
+// stageOf applies FORMATS.md §5: the first match wins.
+func stageOf(aws string) abuse.Stage {
+	switch {
+	case reFinal.MatchString(aws):
+		return abuse.StageFinal
+	case reAdditional.MatchString(aws):
+		return abuse.StageAdditionalReport
+	case reReminder.MatchString(aws):
+		return abuse.StageReminder
+	}
+	return abuse.StageNotice
+}
+
+const regionPattern = `[a-z]{2}(?:-gov|-iso[a-z]?)?-(?:north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}`
+
+var (
+	reRegionLabel = regexp.MustCompile(`(?i)\bRegion(?:\(s\)|s)?\s*:[ \t]*((?:` + regionPattern + `)(?:[ \t]*(?:,|/|and)[ \t]*(?:` + regionPattern + `))*)`)
+	reRegion      = regexp.MustCompile(regionPattern)
+)
+
+// regionsOf lists the distinct regions AWS names, in order.
+func regionsOf(aws string) []string {
+	out := []string{}
+	for _, m := range reRegionLabel.FindAllStringSubmatch(aws, -1) {
+		for _, r := range reRegion.FindAllString(m[1], -1) {
+			out = appendUnique(out, r)
+		}
+	}
+	return out
+}
+
+var (
+	reInstanceLine = regexp.MustCompile(`(?i)instance\s*ids?\s*:|implicated resources?(?:\(s\))?\s*:|different instance\s*:`)
+	reInstanceID   = regexp.MustCompile(`\bi-(?:[0-9a-f]{17}|[0-9a-f]{8})\b`)
+	reBracketIP    = regexp.MustCompile(`^\s*\[\s*([^\]\s]+)\s*\]`)
+	reDifferent    = regexp.MustCompile(`(?i)different instance\s*:?\s*`)
+)
+
+// resourcesOf reads the instances AWS names: resource lines, Implicated
+// Resource labels and Gen A's Instance Id. In an additional report only the
+// newly reported instance counts.
+func resourcesOf(aws string, stage abuse.Stage, regions []string) []abuse.Resource {
+	if stage == abuse.StageAdditionalReport {
+		if loc := reDifferent.FindStringIndex(aws); loc != nil {
+			aws = aws[loc[1]:]
+			if id := reInstanceID.FindString(aws); id != "" && strings.Index(aws, id) < 4 {
+				return []abuse.Resource{{InstanceID: id, Region: onlyRegion(regions)}}
+			}
+		}
+	}
+	out := []abuse.Resource{}
+	seen := map[string]bool{}
+	lines := strings.Split(aws, "\n")
+	for i, line := range lines {
+		if !reInstanceLine.MatchString(line) {
+			continue
+		}
+		ids := reInstanceID.FindAllStringIndex(line, -1)
+		if len(ids) == 0 && i+1 < len(lines) {
+			// The value may sit on the next line.
+			line = lines[i+1]
+			ids = reInstanceID.FindAllStringIndex(line, -1)
+		}
+		lineRegion := ""
+		if m := reRegionLabel.FindStringSubmatch(line); m != nil {
+			lineRegion = reRegion.FindString(m[1])
+		}
+		for _, loc := range ids {
+			if !idBoundary(line, loc[1]) {
+				continue
+			}
+			id := line[loc[0]:loc[1]]
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			r := abuse.Resource{InstanceID: id, Region: lineRegion}
+			if r.Region == "" {
+				r.Region = onlyRegion(regions)
+			}
+			if m := reBracketIP.FindStringSubmatch(line[loc[1]:]); m != nil {
+				if a, ok := parseIP(m[1]); ok {
+					r.PublicIP = a.String()
+				}
+			}
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// idBoundary rejects a match that continues with more ID-like characters,
+// such as the masked i-0bdd5302XXXXXXXXX.
+func idBoundary(s string, end int) bool {
+	if end >= len(s) {
+		return true
+	}
+	c := s[end]
+	return !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '*')
+}
+
+func onlyRegion(regions []string) string {
+	if len(regions) == 1 {
+		return regions[0]
+	}
+	return ""
+}
+
+var (
+	reActionsIntro = regexp.MustCompile(`(?i)we have taken the following (?:steps|actions?)\s*:?`)
+	reBlocked      = regexp.MustCompile(`(?i)^blocked\b`)
+)
+
+// awsActionsOf lists the blocks AWS says it applied (FORMATS.md §6).
+func awsActionsOf(aws string) []string {
+	out := []string{}
+	loc := reActionsIntro.FindStringIndex(aws)
+	if loc == nil {
+		return out
+	}
+	for _, l := range strings.Split(aws[loc[1]:], "\n") {
+		l = strings.TrimSpace(strings.Trim(strings.TrimSpace(l), "*-•·"))
+		if l == "" {
+			continue
+		}
+		if !reBlocked.MatchString(l) {
+			break
+		}
+		out = appendUnique(out, strings.Join(strings.Fields(l), " "))
+	}
+	return out
+}

@@ -1,0 +1,127 @@
+package notice
+
+import (
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// reIPCandidate finds things that may be addresses; ipHits then checks
+// their surroundings, since a regexp cannot tell 198.51.100.1 from the
+// masked 198.51.100.1* or the range 198.51.100.0/24.
+var reIPCandidate = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}\]?(?::\d{1,5})?|\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?`)
+
+// ipHit is one well-formed, unmasked address in a line, with the port
+// written right after it (":443", "]:443"), or -1.
+type ipHit struct {
+	addr       netip.Addr
+	port       int
+	start, end int
+}
+
+// ipHits returns the addresses in line that are whole: not part of a longer
+// token, not masked, not a CIDR range.
+func ipHits(line string) []ipHit {
+	var out []ipHit
+	for _, loc := range reIPCandidate.FindAllStringIndex(line, -1) {
+		if h, ok := checkHit(line, loc[0], loc[1]); ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func checkHit(line string, start, end int) (ipHit, bool) {
+	tok := line[start:end]
+	port := -1
+	var host string
+	switch {
+	case strings.HasPrefix(tok, "["):
+		i := strings.IndexByte(tok, ']')
+		if i < 0 {
+			return ipHit{}, false
+		}
+		host = tok[1:i]
+		if rest := tok[i+1:]; strings.HasPrefix(rest, ":") {
+			port, _ = strconv.Atoi(rest[1:])
+		}
+	case strings.Count(tok, ":") == 1 && strings.Count(tok, ".") == 3:
+		i := strings.IndexByte(tok, ':')
+		host = tok[:i]
+		port, _ = strconv.Atoi(tok[i+1:])
+	default:
+		host = strings.TrimSuffix(tok, "]")
+	}
+	a, ok := parseIP(host)
+	if !ok {
+		return ipHit{}, false
+	}
+	if start > 0 {
+		c := line[start-1]
+		if isWordByte(c) || c == '.' || c == '*' || (c == ':' && a.Is6()) || c == '/' || strings.HasPrefix(line[:start], "■") {
+			return ipHit{}, false
+		}
+	}
+	if end < len(line) {
+		c := line[end]
+		rest := line[end:]
+		switch {
+		case isWordByte(c) || c == '*' || strings.HasPrefix(rest, "■") || (c == ':' && port < 0):
+			return ipHit{}, false
+		case c == '.' && end+1 < len(line) && (isWordByte(line[end+1]) || line[end+1] == '*'):
+			return ipHit{}, false
+		case c == '/' && end+1 < len(line) && line[end+1] >= '0' && line[end+1] <= '9':
+			return ipHit{}, false // a CIDR range, never one target
+		}
+	}
+	if port > 65535 || port == 0 {
+		port = -1
+	}
+	return ipHit{addr: a, port: port, start: start, end: end}, true
+}
+
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+
+// parseIP accepts a literal IPv4 or IPv6 address (no zone), returning it
+// unmapped so that ::ffff:198.51.100.1 and 198.51.100.1 are one address.
+func parseIP(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" || a.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	if a.Is4() && strings.Count(s, ".") != 3 {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+// firstIP returns the first address in s, or false.
+func firstIP(s string) (ipHit, bool) {
+	h := ipHits(s)
+	if len(h) == 0 {
+		return ipHit{}, false
+	}
+	return h[0], true
+}
+
+var reHostName = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$`)
+
+// hostName returns s as a lower-case DNS name, or "" when it is not one
+// (an address, a bare word, one of our own AWS host names).
+func hostName(s string) string {
+	s = strings.ToLower(strings.Trim(strings.TrimSpace(s), `"'<>()[],;.`))
+	if len(s) > 253 || !reHostName.MatchString(s) {
+		return ""
+	}
+	if _, err := netip.ParseAddr(s); err == nil {
+		return ""
+	}
+	if strings.HasSuffix(s, ".compute.amazonaws.com") || strings.HasSuffix(s, ".compute.internal") ||
+		strings.HasSuffix(s, ".amazonaws.com") && strings.HasPrefix(s, "ec2-") {
+		return ""
+	}
+	return s
+}

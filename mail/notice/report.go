@@ -1,0 +1,284 @@
+package notice
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var (
+	reScanHeader  = regexp.MustCompile(`(?i)\(attacker'?s? ip\)|ip being scanned|port being scanned|scanned (?:ip|host)`)
+	reKVDest      = regexp.MustCompile(`(?i)\b(?:dst|dest|destination|dst_?ip|dest_?ip|dst_?addr|daddr|dstaddr|destination_?ip|target_?ip)\s*[=:]\s*`)
+	reKVPort      = regexp.MustCompile(`(?i)\b(?:dpt|dport|dst_?port|dest_?port|destination_?port|dstport)\s*[=:]\s*(\d{1,5})\b`)
+	reKVProto     = regexp.MustCompile(`(?i)\b(?:proto|protocol)\s*[=:]\s*([a-z]+|\d{1,3})\b`)
+	reLineProto   = regexp.MustCompile(`(?i)stratum\+(tcp)\b|/(tcp|udp)\b|\b(tcp|udp)\b`)
+	reArrow       = regexp.MustCompile(`\s*(?:-->|->|→|=>)\s*`)
+	reAWSCSV      = regexp.MustCompile(`(?i)^\s*[a-z][a-z _-]*,\s*i-[0-9a-f]{8,17}\s*,`)
+	reConnect     = regexp.MustCompile(`(?i)\bCONNECT\s+(\S+)`)
+	reTargetLabel = regexp.MustCompile(`(?i)\b(?:target(?:\s+(?:ip|host|server|address))?|victim(?:\s+(?:ip|host|server|address))?|attacked\s+(?:host|ip|server|system|address)|destination(?:\s+(?:host|server|address))?)\s*:\s*`)
+	reNextLabel   = regexp.MustCompile(`\s{2,}[A-Za-z][A-Za-z ]{0,20}:|\s+(?:Time zone|Source(?: IP)?|Reporter|First seen|Protocol)\s*:`)
+	reAgainst     = regexp.MustCompile(`(?i)\b(?:against|targeting|attacking|attacked|towards)\s+(?:(?:our|the|my|a|host|hosts|server|servers|ip|address|system|machine|honeypot|web ?server)\s+){0,3}`)
+	rePortWord    = regexp.MustCompile(`(?i)^\s*(?:port|on port)\s+(\d{1,5})\b`)
+	reModHostname = regexp.MustCompile(`\[hostname "([^"]+)"\]`)
+	reNginxHost   = regexp.MustCompile(`\bhost:\s*"([^"]+)"`)
+	reAuditA      = regexp.MustCompile(`^\s*\[[^\]]+\]\s+\S+\s+(\S+)\s+(\d{1,5})\s+(\S+)\s+(\d{1,5})\s*$`)
+	reStratum     = regexp.MustCompile(`(?i)\bstratum\+(tcp|ssl|tls)://([^\s/:"'<>]+)(?::(\d{1,5}))?`)
+	reOwnPosition = regexp.MustCompile(`(?i)\b(?:src|source(?:[ _-]?ip)?|client|attacker(?:'s)?(?: ip)?|from|via|origin|confirmed on|listening on)\s*[=:]?\s*\[?`)
+	reAccessLog   = regexp.MustCompile(`^\s*(\S+)\s+\S+\s+\S+\s+\[\d{1,2}/`)
+	reASNRow      = regexp.MustCompile(`^\s*(\S+)\s*\|\s*\d+\s*\|`)
+)
+
+// report reads the forwarded report line by line.
+func (c *collector) report(text string) {
+	scanProto, inScan := "", false
+	var table *tableHeader
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimLeft(line, "> \t")
+		if strings.TrimSpace(line) == "" {
+			table = nil // a table ends at a blank line
+		}
+		c.ownPositions(line)
+		if reScanHeader.MatchString(line) {
+			inScan = true
+			scanProto = ""
+			if m := reProtoWord.FindString(line); m != "" {
+				scanProto = strings.ToLower(m)
+			}
+			continue
+		}
+		if h := parseTableHeader(line); h != nil {
+			table = h
+			continue
+		}
+		if c.scanRow(line, inScan, scanProto) {
+			continue
+		}
+		if table != nil && c.tableRow(line, table) {
+			continue
+		}
+		if reAWSCSV.MatchString(line) {
+			c.awsCSV(line)
+			continue
+		}
+		c.keyValues(line)
+		c.arrows(line)
+		c.labelled(line)
+		c.misc(line)
+	}
+}
+
+// ownPositions remembers addresses in source positions: ours, never targets.
+func (c *collector) ownPositions(line string) {
+	for _, loc := range reOwnPosition.FindAllStringIndex(line, -1) {
+		if h, ok := firstIP(line[loc[1]:]); ok && h.start == 0 {
+			c.own[h.addr] = true
+		}
+	}
+	for _, re := range []*regexp.Regexp{reAccessLog, reASNRow} {
+		if m := re.FindStringSubmatch(line); m != nil {
+			c.addOwn(m[1])
+		}
+	}
+}
+
+// scanRow reads "<ours> <scanned ip> <port>" rows of port-scan reports.
+func (c *collector) scanRow(line string, inScan bool, proto string) bool {
+	f := strings.Fields(line)
+	if len(f) != 3 {
+		return false
+	}
+	src, ok1 := parseIP(f[0])
+	dst, ok2 := parseIP(f[1])
+	port, err := strconv.Atoi(f[2])
+	if !ok1 || !ok2 || err != nil || port < 0 || port > 65535 {
+		return false
+	}
+	if !inScan {
+		proto = ""
+	}
+	c.own[src] = true
+	c.add(dst, port, proto)
+	return true
+}
+
+func (c *collector) awsCSV(line string) {
+	f := strings.Split(line, ",")
+	if len(f) < 7 {
+		return
+	}
+	dst, ok := parseIP(strings.TrimSpace(f[3]))
+	if !ok {
+		return
+	}
+	port, _ := strconv.Atoi(strings.TrimSpace(f[6]))
+	c.add(dst, port, protoName(strings.TrimSpace(f[4])))
+}
+
+// protoName maps a protocol field to "tcp", "udp" or "".
+func protoName(p string) string {
+	switch strings.ToLower(p) {
+	case "tcp", "6":
+		return "tcp"
+	case "udp", "17":
+		return "udp"
+	}
+	return ""
+}
+
+func lineProto(s string) string {
+	if m := reLineProto.FindStringSubmatch(s); m != nil {
+		return strings.ToLower(m[1] + m[2] + m[3])
+	}
+	return ""
+}
+
+// keyValues reads DST=, dst=, dport=, PROTO= style fields (iptables, UFW,
+// flow exports).
+func (c *collector) keyValues(line string) {
+	locs := reKVDest.FindAllStringIndex(line, -1)
+	if len(locs) == 0 {
+		return
+	}
+	port := 0
+	if m := reKVPort.FindStringSubmatch(line); m != nil {
+		port, _ = strconv.Atoi(m[1])
+	}
+	proto := ""
+	if m := reKVProto.FindStringSubmatch(line); m != nil {
+		proto = protoName(m[1])
+	}
+	for _, loc := range locs {
+		h, ok := firstIP(line[loc[1]:])
+		if !ok || h.start != 0 {
+			continue
+		}
+		p := port
+		if h.port > 0 {
+			p = h.port
+		}
+		c.add(h.addr, p, proto)
+	}
+}
+
+// arrows reads "<ours>:<port> -> <target>:<port>" flows.
+func (c *collector) arrows(line string) {
+	for _, loc := range reArrow.FindAllStringIndex(line, -1) {
+		right, ok := firstIP(line[loc[1]:])
+		if !ok || right.start != 0 {
+			continue
+		}
+		hits := ipHits(line[:loc[0]])
+		if len(hits) > 0 && hits[len(hits)-1].end == loc[0] {
+			c.own[hits[len(hits)-1].addr] = true
+		}
+		c.add(right.addr, max(right.port, 0), lineProto(line))
+	}
+}
+
+// labelled reads "Target: shop.example.org (203.0.113.44:443)" and its
+// kin, and "attacks against 203.0.113.5 port 22".
+func (c *collector) labelled(line string) {
+	for _, loc := range reTargetLabel.FindAllStringIndex(line, -1) {
+		seg := line[loc[1]:]
+		if end := reNextLabel.FindStringIndex(seg); end != nil {
+			seg = seg[:end[0]]
+		}
+		if f := strings.Fields(seg); len(f) > 0 {
+			c.addHost(f[0])
+		}
+		for _, h := range ipHits(seg) {
+			p := max(h.port, 0)
+			if m := rePortWord.FindStringSubmatch(seg[h.end:]); m != nil && p == 0 {
+				p, _ = strconv.Atoi(m[1])
+			}
+			c.add(h.addr, p, lineProto(seg))
+		}
+	}
+	for _, loc := range reAgainst.FindAllStringIndex(line, -1) {
+		h, ok := firstIP(line[loc[1]:])
+		if !ok || h.start != 0 {
+			continue
+		}
+		rest := line[loc[1]+h.end:]
+		p := max(h.port, 0)
+		if m := rePortWord.FindStringSubmatch(rest); m != nil && p == 0 {
+			p, _ = strconv.Atoi(m[1])
+		}
+		c.add(h.addr, p, "")
+	}
+}
+
+// misc reads the rarer shapes: CONNECT destinations of an open proxy,
+// ModSecurity and nginx host names, the audit log's A line, mining pools.
+func (c *collector) misc(line string) {
+	if m := reConnect.FindStringSubmatch(line); m != nil {
+		if h, ok := firstIP(m[1]); ok && h.start == 0 {
+			c.add(h.addr, max(h.port, 0), "")
+		} else if host, _, found := strings.Cut(m[1], ":"); found {
+			c.addHost(host)
+		}
+	}
+	for _, re := range []*regexp.Regexp{reModHostname, reNginxHost} {
+		for _, m := range re.FindAllStringSubmatch(line, -1) {
+			if h, ok := firstIP(m[1]); ok && h.start == 0 {
+				c.add(h.addr, max(h.port, 0), "")
+			} else {
+				host, _, _ := strings.Cut(m[1], ":")
+				c.addHost(host)
+			}
+		}
+	}
+	if m := reAuditA.FindStringSubmatch(line); m != nil {
+		src, ok1 := parseIP(m[1])
+		dst, ok2 := parseIP(m[3])
+		if ok1 && ok2 {
+			c.own[src] = true
+			p, _ := strconv.Atoi(m[4])
+			c.add(dst, p, "")
+		}
+	}
+	for _, m := range reStratum.FindAllStringSubmatch(line, -1) {
+		proto := ""
+		if strings.EqualFold(m[1], "tcp") {
+			proto = "tcp"
+		}
+		p, _ := strconv.Atoi(m[3])
+		if a, ok := parseIP(m[2]); ok {
+			c.add(a, p, proto)
+		} else {
+			c.addHost(m[2])
+		}
+	}
+}
+
+var (
+	reReceived   = regexp.MustCompile(`(?im)^[ \t>]*Received:[ \t]*(.*(?:\n[ \t]+.*)*)`)
+	reReceivedBy = regexp.MustCompile(`(?i)\bby\s+([A-Za-z0-9.-]+)`)
+)
+
+// received takes the MX our instance delivered spam to: the "by" host of
+// the quoted Received header whose "from" part names one of our addresses,
+// else of the lowest (earliest) Received header.
+func (c *collector) received(text string) {
+	matches := reReceived.FindAllStringSubmatch(text, -1)
+	if len(matches) == 0 {
+		return
+	}
+	pick := ""
+	for _, m := range matches {
+		fromPart, _, _ := strings.Cut(m[1], " by ")
+		byHost := firstSubmatch(reReceivedBy, m[1])
+		for _, h := range ipHits(fromPart) {
+			if c.own[h.addr] && byHost != "" {
+				pick = byHost
+			}
+		}
+		if pick != "" {
+			break
+		}
+	}
+	if pick == "" {
+		pick = firstSubmatch(reReceivedBy, matches[len(matches)-1][1])
+	}
+	c.addHost(pick)
+}
