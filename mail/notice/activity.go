@@ -22,13 +22,19 @@ var (
 // activityOf returns AWS's own words for the activity and the abuse type,
 // looking where FORMATS.md §7 says, in order. The reporter's text only
 // narrows AWS's generic content clause.
-func activityOf(aws, report string) (string, abuse.Type) {
-	vuln := firstSubmatch(reVulnLabel, aws)
-	label := firstSubmatch(reActivityLabel, aws)
-	clause := activityClause(aws)
-	followUp := firstSubmatch(reObserved, aws)
-	if followUp == "" {
-		followUp = firstSubmatch(reReportFor, aws)
+func activityOf(aws, report doc) (string, abuse.Type) {
+	vuln := firstSubmatch(reVulnLabel, aws.lines("reported vulnerability"))
+	label := firstSubmatch(reActivityLabel, aws.lines("reported activity"))
+	clause := ""
+	if i := strings.Index(aws.lower, "has been"); i >= 0 {
+		clause = activityClause(aws.s[i:])
+	}
+	followUp := ""
+	if aws.has("observed") {
+		followUp = firstSubmatch(reObserved, aws.s)
+	}
+	if followUp == "" && aws.has("abuse report for") {
+		followUp = firstSubmatch(reReportFor, aws.s)
 	}
 	followUp = collapse(followUp)
 
@@ -45,21 +51,21 @@ func activityOf(aws, report string) (string, abuse.Type) {
 
 	var t abuse.Type
 	switch {
-	case vuln != "" || reVulnReport.MatchString(aws):
+	case vuln != "" || aws.has("vulnerability report") && reVulnReport.MatchString(aws.s):
 		t = abuse.TypeVulnerability
 	case label != "":
 		t = classify(label)
 	case clause != "":
 		t = classify(clause)
-	case reGenAMalware.MatchString(aws):
+	case aws.has("infected with malware"):
 		t = abuse.TypeMalware
 	case followUp != "":
 		t = classify(followUp)
 	default:
-		t = healthType(aws)
+		t = healthType(aws.s)
 	}
 	if t == abuse.TypeContent {
-		t = narrowContent(report)
+		t = narrowContent(report.s)
 	}
 	return activity, t
 }
@@ -87,26 +93,28 @@ func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }
 // typeRules map AWS's wording to a type; the first rule that matches wins,
 // so the more specific wordings come first.
 var typeRules = []struct {
-	re *regexp.Regexp
-	t  abuse.Type
+	needs []string // lower-case literals, one of which the text must hold
+	re    *regexp.Regexp
+	t     abuse.Type
 }{
-	{regexp.MustCompile(`(?i)\bvulnerability report\b`), abuse.TypeVulnerability},
-	{regexp.MustCompile(`(?i)\b(?:crypto\s*-?currency mining|crypto\s*-?mining|coin\s*-?mining|cryptojacking|bitcoin|mining pool|miner)\b`), abuse.TypeCryptoMining},
-	{regexp.MustCompile(`(?i)\b(?:copyright|dmca|infring\w*)\b`), abuse.TypeCopyright},
-	{regexp.MustCompile(`(?i)\bphishing\b`), abuse.TypePhishing},
-	{regexp.MustCompile(`(?i)\b(?:spam\w*|unsolicited (?:bulk |commercial )?e-?mail|bulk e-?mail)\b`), abuse.TypeSpam},
-	{regexp.MustCompile(`(?i)\bopen (?:http |socks )?(?:proxy|proxies|relay|resolver)\b`), abuse.TypeOpenProxy},
-	{regexp.MustCompile(`(?i)\b(?:denial of service|d?dos|flood\w*|amplification)\b`), abuse.TypeDoS},
-	{regexp.MustCompile(`(?i)\bport\s*-?scan\w*\b|\bscanning\b`), abuse.TypePortScan},
-	{regexp.MustCompile(`(?i)\b(?:intrusion|brute[\s-]*forc\w*|without authorization|unauthori[sz]ed access|exploit\w*|sql injection|hacking|login attempts?|password guessing)\b`), abuse.TypeIntrusion},
-	{regexp.MustCompile(`(?i)\b(?:malware|botnet|command[\s-]*(?:and|&)[\s-]*control|c&c|c2|trojan|virus|infected)\b`), abuse.TypeMalware},
-	{regexp.MustCompile(`(?i)\b(?:content forbidden|forbidden content|objectionable|pii|personal(?:ly identifiable)? information|illegal content|hosting a website that may contain content)\b`), abuse.TypeContent},
+	{[]string{"vulnerab"}, regexp.MustCompile(`\bvulnerability report\b`), abuse.TypeVulnerability},
+	{[]string{"crypto", "coin", "bitcoin", "mining", "miner"}, regexp.MustCompile(`\b(?:crypto\s*-?currency mining|crypto\s*-?mining|coin\s*-?mining|cryptojacking|bitcoin|mining pool|miner)\b`), abuse.TypeCryptoMining},
+	{[]string{"copyright", "dmca", "infring"}, regexp.MustCompile(`\b(?:copyright|dmca|infring\w*)\b`), abuse.TypeCopyright},
+	{[]string{"phishing"}, regexp.MustCompile(`\bphishing\b`), abuse.TypePhishing},
+	{[]string{"spam", "unsolicited", "bulk"}, regexp.MustCompile(`\b(?:spam\w*|unsolicited (?:bulk |commercial )?e-?mail|bulk e-?mail)\b`), abuse.TypeSpam},
+	{[]string{"open "}, regexp.MustCompile(`\bopen (?:http |socks )?(?:proxy|proxies|relay|resolver)\b`), abuse.TypeOpenProxy},
+	{[]string{"denial", "dos", "flood", "amplification"}, regexp.MustCompile(`\b(?:denial of service|d?dos|flood\w*|amplification)\b`), abuse.TypeDoS},
+	{[]string{"scan"}, regexp.MustCompile(`\bport\s*-?scan\w*\b|\bscanning\b`), abuse.TypePortScan},
+	{[]string{"intrusion", "brute", "authoriz", "authoris", "exploit", "injection", "hacking", "login", "password"}, regexp.MustCompile(`\b(?:intrusion|brute[\s-]*forc\w*|without authorization|unauthori[sz]ed access|exploit\w*|sql injection|hacking|login attempts?|password guessing)\b`), abuse.TypeIntrusion},
+	{[]string{"malware", "botnet", "command", "c&c", "c2", "trojan", "virus", "infected"}, regexp.MustCompile(`\b(?:malware|botnet|command[\s-]*(?:and|&)[\s-]*control|c&c|c2|trojan|virus|infected)\b`), abuse.TypeMalware},
+	{[]string{"content", "objectionable", "pii", "personal"}, regexp.MustCompile(`\b(?:content forbidden|forbidden content|objectionable|pii|personal(?:ly identifiable)? information|illegal content|hosting a website that may contain content)\b`), abuse.TypeContent},
 }
 
 // classify maps AWS's activity wording to an abuse type.
 func classify(s string) abuse.Type {
+	s = asciiLower(s)
 	for _, r := range typeRules {
-		if r.re.MatchString(s) {
+		if containsAny(s, r.needs...) && r.re.MatchString(s) {
 			return r.t
 		}
 	}

@@ -15,11 +15,36 @@ var reDelimiter = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}\s*Beginning of forwa
 // splitReport separates AWS's words from the forwarded report, which is
 // untrusted evidence.
 func splitReport(text string) (aws, report string) {
-	loc := reDelimiter.FindStringIndex(text)
-	if loc == nil {
+	lower := asciiLower(text)
+	best := -1
+	if !containsAny(lower, "beginning of forwarded report", "log extract") {
 		return text, ""
 	}
-	return text[:loc[0]], text[loc[1]:]
+	for _, marker := range []string{"beginning of forwarded report", "log extract"} {
+		for from := 0; ; {
+			i := strings.Index(lower[from:], marker)
+			if i < 0 {
+				break
+			}
+			i += from
+			start, end := lineAround(text, i)
+			if reDelimiter.MatchString(text[start:end]) {
+				if best < 0 || start < best {
+					best = start
+				}
+				break
+			}
+			from = end
+		}
+	}
+	if best < 0 {
+		return text, ""
+	}
+	end := strings.IndexByte(text[best:], '\n')
+	if end < 0 {
+		return text[:best], ""
+	}
+	return text[:best], text[best+end+1:]
 }
 
 var (
@@ -32,23 +57,24 @@ var (
 
 // extract fills the notice's fields from the subject and the body text.
 func extract(n *abuse.Notice, subject, outerSubject, text string, ref time.Time) {
-	awsText, report := splitReport(text)
-	n.Evidence = strings.TrimSpace(report)
+	awsText, reportText := splitReport(text)
+	n.Evidence = strings.TrimSpace(reportText)
+	aws, report := newDoc(awsText), newDoc(reportText)
 
 	n.CaseID = firstSubmatch(reCaseID, subject, outerSubject)
 	if n.CaseID == "" {
-		n.CaseID = firstSubmatch(reBodyCaseID, awsText)
+		n.CaseID = firstSubmatch(reBodyCaseID, aws.lines("case"))
 	}
 	n.AccountID = firstSubmatch(reSubjectAcct, subject, outerSubject)
 	if n.AccountID == "" {
-		n.AccountID = accountFromBody(awsText)
+		n.AccountID = accountFromBody(aws)
 	}
-	n.Stage = stageOf(awsText)
-	n.Regions = regionsOf(awsText)
-	n.Resources = resourcesOf(awsText, n.Stage, n.Regions)
-	n.ReportedActivity, n.Type = activityOf(awsText, report)
-	n.AWSActions = awsActionsOf(awsText)
-	n.AbuseTime = abuseTimeOf(awsText, report, ref)
+	n.Stage = stageOf(aws)
+	n.Regions = regionsOf(aws)
+	n.Resources = resourcesOf(aws, n.Stage, n.Regions)
+	n.ReportedActivity, n.Type = activityOf(aws, report)
+	n.AWSActions = awsActionsOf(aws)
+	n.AbuseTime = abuseTimeOf(aws, report, ref)
 
 	own := map[netip.Addr]bool{}
 	for _, r := range n.Resources {
@@ -56,7 +82,7 @@ func extract(n *abuse.Notice, subject, outerSubject, text string, ref time.Time)
 			own[a] = true
 		}
 	}
-	n.Targets, n.TargetHosts = targetsOf(awsText, report, own)
+	n.Targets, n.TargetHosts = targetsOf(aws, report, own)
 	switch n.Type {
 	case abuse.TypePhishing, abuse.TypeContent, abuse.TypeCopyright:
 		// The addresses in such reports host the material: ours, not victims.
@@ -75,7 +101,11 @@ func firstSubmatch(re *regexp.Regexp, texts ...string) string {
 
 // accountFromBody reads the account labels, whose value may sit on the next
 // line (Gen B's header block). Masked values are skipped.
-func accountFromBody(text string) string {
+func accountFromBody(aws doc) string {
+	if !aws.has("id") {
+		return ""
+	}
+	text := aws.s
 	for _, loc := range reAccountLabel.FindAllStringSubmatchIndex(text, -1) {
 		v := text[loc[2]:loc[3]]
 		if v == "" {
@@ -105,13 +135,13 @@ var (
 )
 
 // stageOf applies FORMATS.md §5: the first match wins.
-func stageOf(aws string) abuse.Stage {
+func stageOf(aws doc) abuse.Stage {
 	switch {
-	case reFinal.MatchString(aws):
+	case aws.has("final notification") && reFinal.MatchString(aws.s):
 		return abuse.StageFinal
-	case reAdditional.MatchString(aws):
+	case aws.has("abuse report for", "additional abuse report", "different instance") && reAdditional.MatchString(aws.s):
 		return abuse.StageAdditionalReport
-	case reReminder.MatchString(aws):
+	case aws.has("not received a response", "follow up on your", "not heard back") && reReminder.MatchString(aws.s):
 		return abuse.StageReminder
 	}
 	return abuse.StageNotice
@@ -125,9 +155,12 @@ var (
 )
 
 // regionsOf lists the distinct regions AWS names, in order.
-func regionsOf(aws string) []string {
+func regionsOf(aws doc) []string {
 	out := []string{}
-	for _, m := range reRegionLabel.FindAllStringSubmatch(aws, -1) {
+	if !aws.has("region") {
+		return out
+	}
+	for _, m := range reRegionLabel.FindAllStringSubmatch(aws.lines("region"), -1) {
 		for _, r := range reRegion.FindAllString(m[1], -1) {
 			out = appendUnique(out, r)
 		}
@@ -145,20 +178,20 @@ var (
 // resourcesOf reads the instances AWS names: resource lines, Implicated
 // Resource labels and Gen A's Instance Id. In an additional report only the
 // newly reported instance counts.
-func resourcesOf(aws string, stage abuse.Stage, regions []string) []abuse.Resource {
-	if stage == abuse.StageAdditionalReport {
-		if loc := reDifferent.FindStringIndex(aws); loc != nil {
-			aws = aws[loc[1]:]
-			if id := reInstanceID.FindString(aws); id != "" && strings.Index(aws, id) < 4 {
+func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource {
+	if stage == abuse.StageAdditionalReport && aws.has("different instance") {
+		if loc := reDifferent.FindStringIndex(aws.s); loc != nil {
+			rest := aws.s[loc[1]:]
+			if id := reInstanceID.FindString(rest); id != "" && strings.Index(rest, id) < 4 {
 				return []abuse.Resource{{InstanceID: id, Region: onlyRegion(regions)}}
 			}
 		}
 	}
 	out := []abuse.Resource{}
 	seen := map[string]bool{}
-	lines := strings.Split(aws, "\n")
+	lines, lower := aws.split()
 	for i, line := range lines {
-		if !reInstanceLine.MatchString(line) {
+		if !containsAny(lower[i], "instance", "resource") || !reInstanceLine.MatchString(line) {
 			continue
 		}
 		ids := reInstanceID.FindAllStringIndex(line, -1)
@@ -218,13 +251,16 @@ var (
 )
 
 // awsActionsOf lists the blocks AWS says it applied (FORMATS.md §6).
-func awsActionsOf(aws string) []string {
+func awsActionsOf(aws doc) []string {
 	out := []string{}
-	loc := reActionsIntro.FindStringIndex(aws)
+	if !aws.has("following") {
+		return out
+	}
+	loc := reActionsIntro.FindStringIndex(aws.s)
 	if loc == nil {
 		return out
 	}
-	for _, l := range strings.Split(aws[loc[1]:], "\n") {
+	for _, l := range strings.Split(aws.s[loc[1]:], "\n") {
 		l = strings.TrimSpace(strings.Trim(strings.TrimSpace(l), "*-•·"))
 		if l == "" {
 			continue

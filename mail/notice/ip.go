@@ -23,9 +23,52 @@ type ipHit struct {
 // ipHits returns the addresses in line that are whole: not part of a longer
 // token, not masked, not a CIDR range.
 func ipHits(line string) []ipHit {
+	if !mayHoldIP(line) {
+		return nil
+	}
 	var out []ipHit
-	for _, loc := range reIPCandidate.FindAllStringIndex(line, -1) {
-		if h, ok := checkHit(line, loc[0], loc[1]); ok {
+	for i := 0; i < len(line); {
+		if !isIPByte(line[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && isIPByte(line[j]) {
+			j++
+		}
+		out = runHits(out, line, i, j)
+		i = j
+	}
+	return out
+}
+
+// isIPByte reports the bytes an address with a port can be made of.
+func isIPByte(c byte) bool { return isHex(c) || c == '.' || c == ':' || c == '[' || c == ']' }
+
+// runHits checks one run of address bytes line[i:j]. Most runs are a whole
+// address or none; a run such as "ed:198.51.100.1" (the tail of "banned:")
+// falls back to the regexp to find the address inside.
+func runHits(out []ipHit, line string, i, j int) []ipHit {
+	run := line[i:j]
+	dots := strings.Count(run, ".")
+	if dots < 3 && strings.Count(run, ":") < 2 {
+		return out
+	}
+	e := j
+	for e > i && line[e-1] == '.' {
+		e-- // a full stop after the address
+	}
+	if dots >= 3 && e > i && line[e-1] == ':' {
+		e--
+	}
+	if h, ok := checkHit(line, i, e); ok {
+		return append(out, h)
+	}
+	if dots == 0 {
+		return out
+	}
+	for _, loc := range reIPCandidate.FindAllStringIndex(run, -1) {
+		if h, ok := checkHit(line, i+loc[0], i+loc[1]); ok {
 			out = append(out, h)
 		}
 	}
@@ -80,6 +123,26 @@ func checkHit(line string, start, end int) (ipHit, bool) {
 	}
 	return ipHit{addr: a, port: port, start: start, end: end}, true
 }
+
+// mayHoldIP is a cheap test that rules out most lines before the regexp:
+// an IPv4 address has "d.d", an IPv6 one has "x:" followed by a hex digit or ':'.
+func mayHoldIP(s string) bool {
+	for i := 1; i+1 < len(s); i++ {
+		switch s[i] {
+		case '.':
+			if isDigit(s[i-1]) && isDigit(s[i+1]) {
+				return true
+			}
+		case ':':
+			if isHex(s[i-1]) && (isHex(s[i+1]) || s[i+1] == ':') {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func isWordByte(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'

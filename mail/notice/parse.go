@@ -73,7 +73,7 @@ func ParseWithLimits(raw []byte, lim Limits) (Result, error) {
 	}
 
 	n := &abuse.Notice{Provider: "aws", Forwarded: forwarded}
-	fillHeaders(n, top)
+	fillHeaders(n, top, outer)
 	ref := src.date
 	if ref.IsZero() && n.Date != nil {
 		ref = *n.Date
@@ -139,8 +139,7 @@ func forwardedNotice(top *part, outer source) (source, bool) {
 
 // fillHeaders copies what identifies the mail we received; for a forward
 // these are the forwarder's, since that is who gets authenticated.
-func fillHeaders(n *abuse.Notice, top *part) {
-	outer := headerSource(top)
+func fillHeaders(n *abuse.Notice, top *part, outer source) {
 	n.Sender = outer.from
 	n.Subject = outer.subject
 	if id, err := top.header.MessageID(); err == nil && id != "" {

@@ -7,38 +7,48 @@ import (
 )
 
 var (
-	reScanHeader  = regexp.MustCompile(`(?i)\(attacker'?s? ip\)|ip being scanned|port being scanned|scanned (?:ip|host)`)
-	reKVDest      = regexp.MustCompile(`(?i)\b(?:dst|dest|destination|dst_?ip|dest_?ip|dst_?addr|daddr|dstaddr|destination_?ip|target_?ip)\s*[=:]\s*`)
-	reKVPort      = regexp.MustCompile(`(?i)\b(?:dpt|dport|dst_?port|dest_?port|destination_?port|dstport)\s*[=:]\s*(\d{1,5})\b`)
-	reKVProto     = regexp.MustCompile(`(?i)\b(?:proto|protocol)\s*[=:]\s*([a-z]+|\d{1,3})\b`)
-	reLineProto   = regexp.MustCompile(`(?i)stratum\+(tcp)\b|/(tcp|udp)\b|\b(tcp|udp)\b`)
-	reArrow       = regexp.MustCompile(`\s*(?:-->|->|→|=>)\s*`)
-	reAWSCSV      = regexp.MustCompile(`(?i)^\s*[a-z][a-z _-]*,\s*i-[0-9a-f]{8,17}\s*,`)
-	reConnect     = regexp.MustCompile(`(?i)\bCONNECT\s+(\S+)`)
-	reTargetLabel = regexp.MustCompile(`(?i)\b(?:target(?:\s+(?:ip|host|server|address))?|victim(?:\s+(?:ip|host|server|address))?|attacked\s+(?:host|ip|server|system|address)|destination(?:\s+(?:host|server|address))?)\s*:\s*`)
-	reNextLabel   = regexp.MustCompile(`\s{2,}[A-Za-z][A-Za-z ]{0,20}:|\s+(?:Time zone|Source(?: IP)?|Reporter|First seen|Protocol)\s*:`)
-	reAgainst     = regexp.MustCompile(`(?i)\b(?:against|targeting|attacking|attacked|towards)\s+(?:(?:our|the|my|a|host|hosts|server|servers|ip|address|system|machine|honeypot|web ?server)\s+){0,3}`)
-	rePortWord    = regexp.MustCompile(`(?i)^\s*(?:port|on port)\s+(\d{1,5})\b`)
-	reModHostname = regexp.MustCompile(`\[hostname "([^"]+)"\]`)
-	reNginxHost   = regexp.MustCompile(`\bhost:\s*"([^"]+)"`)
-	reAuditA      = regexp.MustCompile(`^\s*\[[^\]]+\]\s+\S+\s+(\S+)\s+(\d{1,5})\s+(\S+)\s+(\d{1,5})\s*$`)
-	reStratum     = regexp.MustCompile(`(?i)\bstratum\+(tcp|ssl|tls)://([^\s/:"'<>]+)(?::(\d{1,5}))?`)
-	reOwnPosition = regexp.MustCompile(`(?i)\b(?:src|source(?:[ _-]?ip)?|client|attacker(?:'s)?(?: ip)?|from|via|origin|confirmed on|listening on)\s*[=:]?\s*\[?`)
-	reAccessLog   = regexp.MustCompile(`^\s*(\S+)\s+\S+\s+\S+\s+\[\d{1,2}/`)
-	reASNRow      = regexp.MustCompile(`^\s*(\S+)\s*\|\s*\d+\s*\|`)
+	reScanHeader    = regexp.MustCompile(`(?i)\(attacker'?s? ip\)|ip being scanned|port being scanned|scanned (?:ip|host)`)
+	reKVDest        = regexp.MustCompile(`(?i)\b(?:dst|dest|destination|dst_?ip|dest_?ip|dst_?addr|daddr|dstaddr|destination_?ip|target_?ip)\s*[=:]\s*`)
+	reKVPort        = regexp.MustCompile(`(?i)\b(?:dpt|dport|dst_?port|dest_?port|destination_?port|dstport)\s*[=:]\s*(\d{1,5})\b`)
+	reKVProto       = regexp.MustCompile(`(?i)\b(?:proto|protocol)\s*[=:]\s*([a-z]+|\d{1,3})\b`)
+	reLineProto     = regexp.MustCompile(`(?i)stratum\+(tcp)\b|/(tcp|udp)\b|\b(tcp|udp)\b`)
+	reArrow         = regexp.MustCompile(`\s*(?:-->|->|→|=>)\s*`)
+	reAWSCSV        = regexp.MustCompile(`(?i)^\s*[a-z][a-z _-]*,\s*i-[0-9a-f]{8,17}\s*,`)
+	reConnect       = regexp.MustCompile(`(?i)\bCONNECT\s+(\S+)`)
+	reTargetLabel   = regexp.MustCompile(`(?i)\b(?:target(?:\s+(?:ip|host|server|address))?|victim(?:\s+(?:ip|host|server|address))?|attacked\s+(?:host|ip|server|system|address)|destination(?:\s+(?:host|server|address))?)\s*:\s*`)
+	reNextLabel     = regexp.MustCompile(`\s{2,}[A-Za-z][A-Za-z ]{0,20}:|\s+(?:Time zone|Source(?: IP)?|Reporter|First seen|Protocol)\s*:`)
+	reAgainst       = regexp.MustCompile(`(?i)\b(?:against|targeting|attacking|attacked|towards)\s+(?:(?:our|the|my|a|host|hosts|server|servers|ip|address|system|machine|honeypot|web ?server)\s+){0,3}`)
+	rePortWord      = regexp.MustCompile(`(?i)^\s*(?:port|on port)\s+(\d{1,5})\b`)
+	reModHostname   = regexp.MustCompile(`\[hostname "([^"]+)"\]`)
+	reNginxHost     = regexp.MustCompile(`\bhost:\s*"([^"]+)"`)
+	reAuditA        = regexp.MustCompile(`^\s*\[[^\]]+\]\s+\S+\s+(\S+)\s+(\d{1,5})\s+(\S+)\s+(\d{1,5})\s*$`)
+	reStratum       = regexp.MustCompile(`(?i)\bstratum\+(tcp|ssl|tls)://([^\s/:"'<>]+)(?::(\d{1,5}))?`)
+	reAccessLogRest = regexp.MustCompile(`^\s+\S+\s+\S+\s+\[\d{1,2}/`)
+	reASNRest       = regexp.MustCompile(`^\s*\|\s*\d+\s*\|`)
 )
 
+// ownWords precede an address in a source position: the address is ours.
+var ownWords = []string{"src", "source", "source ip", "source_ip", "source-ip", "client", "attacker", "attacker's ip",
+	"from", "via", "origin", "confirmed on", "listening on", "srcip", "src_ip", "saddr"}
+
 // report reads the forwarded report line by line.
-func (c *collector) report(text string) {
+func (c *collector) report(d doc) {
 	scanProto, inScan := "", false
 	var table *tableHeader
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimLeft(line, "> \t")
+	lines, lowers := d.split()
+	for i, line := range lines {
+		trimmed := strings.TrimLeft(line, "> \t")
+		lower := lowers[i][len(line)-len(trimmed):]
+		line = trimmed
 		if strings.TrimSpace(line) == "" {
 			table = nil // a table ends at a blank line
+			continue
 		}
-		c.ownPositions(line)
-		if reScanHeader.MatchString(line) {
+		hasIP := mayHoldIP(line)
+		if hasIP {
+			c.ownPositions(line, lower)
+		}
+		if containsAny(lower, "scanned", "attacker") && reScanHeader.MatchString(line) {
 			inScan = true
 			scanProto = ""
 			if m := reProtoWord.FindString(line); m != "" {
@@ -46,8 +56,14 @@ func (c *collector) report(text string) {
 			}
 			continue
 		}
-		if h := parseTableHeader(line); h != nil {
-			table = h
+		if !hasIP {
+			if containsAny(lower, "dst", "dest") {
+				if h := parseTableHeader(line); h != nil {
+					table = h
+					continue
+				}
+			}
+			c.hostsOnly(line, lower)
 			continue
 		}
 		if c.scanRow(line, inScan, scanProto) {
@@ -56,27 +72,43 @@ func (c *collector) report(text string) {
 		if table != nil && c.tableRow(line, table) {
 			continue
 		}
-		if reAWSCSV.MatchString(line) {
-			c.awsCSV(line)
-			continue
+		if strings.Contains(line, ",i-") || strings.Contains(line, ", i-") {
+			if reAWSCSV.MatchString(line) {
+				c.awsCSV(line)
+				continue
+			}
 		}
-		c.keyValues(line)
-		c.arrows(line)
-		c.labelled(line)
-		c.misc(line)
+		if containsAny(lower, "dst", "dest", "daddr", "target_ip", "targetip") {
+			c.keyValues(line)
+		}
+		if containsAny(line, "->", "→", "=>") {
+			c.arrows(line)
+		}
+		if containsAny(lower, "target", "victim", "attacked", "destination", "against", "towards", "attacking") {
+			c.labelled(line)
+		}
+		c.misc(line, lower)
 	}
 }
 
 // ownPositions remembers addresses in source positions: ours, never targets.
-func (c *collector) ownPositions(line string) {
-	for _, loc := range reOwnPosition.FindAllStringIndex(line, -1) {
-		if h, ok := firstIP(line[loc[1]:]); ok && h.start == 0 {
-			c.own[h.addr] = true
+func (c *collector) ownPositions(line, lower string) {
+	hits := ipHits(line)
+	for _, h := range hits {
+		before := strings.TrimRight(lower[max(0, h.start-24):h.start], " \t=:[")
+		for _, w := range ownWords {
+			if strings.HasSuffix(before, w) {
+				c.own[h.addr] = true
+				break
+			}
 		}
 	}
-	for _, re := range []*regexp.Regexp{reAccessLog, reASNRow} {
-		if m := re.FindStringSubmatch(line); m != nil {
-			c.addOwn(m[1])
+	if len(hits) > 0 && hits[0].start == strings.IndexFunc(line, func(r rune) bool { return r != ' ' && r != '\t' }) {
+		rest := line[hits[0].end:]
+		// An access-log line ("<client> - - [date] …") or an "ip | asn" row
+		// starts with our address.
+		if reAccessLogRest.MatchString(rest) || reASNRest.MatchString(rest) {
+			c.own[hits[0].addr] = true
 		}
 	}
 }
@@ -210,8 +242,34 @@ func (c *collector) labelled(line string) {
 
 // misc reads the rarer shapes: CONNECT destinations of an open proxy,
 // ModSecurity and nginx host names, the audit log's A line, mining pools.
-func (c *collector) misc(line string) {
-	if m := reConnect.FindStringSubmatch(line); m != nil {
+func (c *collector) misc(line, lower string) {
+	c.hostsOnly(line, lower)
+	if line[0] == '[' {
+		if m := reAuditA.FindStringSubmatch(line); m != nil {
+			src, ok1 := parseIP(m[1])
+			dst, ok2 := parseIP(m[3])
+			if ok1 && ok2 {
+				c.own[src] = true
+				p, _ := strconv.Atoi(m[4])
+				c.add(dst, p, "")
+			}
+		}
+	}
+}
+
+// hostsOnly reads what may name a host with or without an address.
+func (c *collector) hostsOnly(line, lower string) {
+	if strings.Contains(lower, "target") || strings.Contains(lower, "victim") {
+		if !mayHoldIP(line) {
+			c.labelled(line)
+		}
+	}
+	if !containsAny(lower, "connect ", "hostname \"", "host:", "stratum+") {
+		return
+	}
+	if !strings.Contains(lower, "connect ") {
+		// no CONNECT request on this line
+	} else if m := reConnect.FindStringSubmatch(line); m != nil {
 		if h, ok := firstIP(m[1]); ok && h.start == 0 {
 			c.add(h.addr, max(h.port, 0), "")
 		} else if host, _, found := strings.Cut(m[1], ":"); found {
@@ -226,15 +284,6 @@ func (c *collector) misc(line string) {
 				host, _, _ := strings.Cut(m[1], ":")
 				c.addHost(host)
 			}
-		}
-	}
-	if m := reAuditA.FindStringSubmatch(line); m != nil {
-		src, ok1 := parseIP(m[1])
-		dst, ok2 := parseIP(m[3])
-		if ok1 && ok2 {
-			c.own[src] = true
-			p, _ := strconv.Atoi(m[4])
-			c.add(dst, p, "")
 		}
 	}
 	for _, m := range reStratum.FindAllStringSubmatch(line, -1) {

@@ -42,7 +42,7 @@ func (c *collector) addOwn(s string) {
 
 // targetsOf extracts targets and target host names from AWS's bullets and
 // the reporter's text; own holds the instance addresses AWS printed.
-func targetsOf(aws, report string, own map[netip.Addr]bool) ([]abuse.Target, []string) {
+func targetsOf(aws, report doc, own map[netip.Addr]bool) ([]abuse.Target, []string) {
 	c := &collector{own: map[netip.Addr]bool{}}
 	for a := range own {
 		c.own[a] = true
@@ -50,7 +50,9 @@ func targetsOf(aws, report string, own map[netip.Addr]bool) ([]abuse.Target, []s
 	c.bullets(aws)
 	c.bullets(report)
 	c.report(report)
-	c.received(report)
+	if report.has("received:") {
+		c.received(report.s)
+	}
 	return c.result(), nonNil(c.hosts)
 }
 
@@ -99,7 +101,11 @@ var (
 
 // bullets reads the Gen A style "* Destination IPs/Ports/URLs:" lines.
 // Every listed address gets every listed port.
-func (c *collector) bullets(text string) {
+func (c *collector) bullets(d doc) {
+	if !d.has("destination") {
+		return
+	}
+	text := d.lines("destination")
 	var ips []ipHit
 	for _, m := range reDestIPs.FindAllStringSubmatch(text, -1) {
 		ips = append(ips, ipHits(m[1])...)

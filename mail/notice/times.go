@@ -33,24 +33,51 @@ const (
 // timeForm is one way reports write a timestamp. Each submatch is named.
 type timeForm struct {
 	re *regexp.Regexp
+	// need is a literal that the form cannot match without: a cheap test first.
+	need func(string) bool
 	// hasYear is false for syslog stamps, which take the year from the mail.
 	hasYear bool
 }
 
 var timeForms = []timeForm{
 	// 2026-04-02T02:21:07Z, 2026-04-10 07:31:00.000 UTC, 2026-04-08 18:59:08,412, 2026-03-30 06:58 UTC
-	{regexp.MustCompile(`\b(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?(?P<z>Z\b|` + zoneTail + `)`), true},
+	{need: hasDash, re: regexp.MustCompile(`\b(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?(?P<z>Z\b|` + zoneTail + `)`), hasYear: true},
 	// 2015/01/21 10:56:10 (nginx error log)
-	{regexp.MustCompile(`\b(?P<y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), true},
+	{need: hasSlash, re: regexp.MustCompile(`\b(?P<y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), hasYear: true},
 	// [20/Apr/2026:21:02:13 +0000]
-	{regexp.MustCompile(`\b(?P<d>\d{1,2})/` + monthNames + `/(?P<y>\d{4}):(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), true},
+	{need: hasSlash, re: regexp.MustCompile(`\b(?P<d>\d{1,2})/` + monthNames + `/(?P<y>\d{4}):(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), hasYear: true},
 	// Sun Apr 05 02:14:55 UTC 2026, [Mon Apr 20 21:02:13 2026], Mon Apr 20 21:02:13.123456 2026
-	{regexp.MustCompile(`\b` + dayNames + `[ \t]+` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)?(?P<z>` + zoneTail + `)[ \t]+(?P<y>\d{4})\b`), true},
+	{need: hasMonth, re: regexp.MustCompile(`\b` + dayNames + `[ \t]+` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)?(?P<z>` + zoneTail + `)[ \t]+(?P<y>\d{4})\b`), hasYear: true},
 	// Sat, 11 Apr 2026 12:41:09 +0200 (CEST), 14 Apr 2026 01:47:02 UTC
-	{regexp.MustCompile(`\b(?:` + dayNames + `[ \t]*)?(?P<d>\d{1,2})[ \t]+` + monthNames + `[ \t]+(?P<y>\d{4})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?P<z>` + zoneTail + `)`), true},
+	{need: hasMonth, re: regexp.MustCompile(`\b(?:` + dayNames + `[ \t]*)?(?P<d>\d{1,2})[ \t]+` + monthNames + `[ \t]+(?P<y>\d{4})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?P<z>` + zoneTail + `)`), hasYear: true},
 	// Apr  8 18:59:01 (syslog: no year, no zone)
-	{regexp.MustCompile(`\b` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})\b(?P<z>` + zoneTail + `)`), false},
+	{need: hasMonth, re: regexp.MustCompile(`\b` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})\b(?P<z>` + zoneTail + `)`), hasYear: false},
 }
+
+func hasDash(s string) bool  { return strings.IndexByte(s, '-') >= 0 }
+func hasSlash(s string) bool { return strings.IndexByte(s, '/') >= 0 }
+
+// hasMonth reports whether s holds an English month abbreviation.
+func hasMonth(s string) bool {
+	for _, m := range [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasClock reports whether s holds "d:dd", which every timestamp form has.
+func hasClock(s string) bool {
+	for i := 1; i+2 < len(s); i++ {
+		if s[i] == ':' && isDigit(s[i-1]) && isDigit(s[i+1]) && isDigit(s[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 var monthIndex = map[string]time.Month{
 	"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6,
@@ -73,7 +100,13 @@ type stamp struct {
 func findStamp(s string) (stamp, bool) {
 	var best stamp
 	found := false
+	if !hasClock(s) {
+		return best, false
+	}
 	for _, f := range timeForms {
+		if !f.need(s) {
+			continue
+		}
 		for _, loc := range f.re.FindAllStringSubmatchIndex(s, 4) {
 			st, ok := readStamp(f, s, loc)
 			if !ok {
@@ -224,8 +257,15 @@ var (
 
 // statedZoneOf finds a zone statement in a report. A numeric offset beats
 // an abbreviation on the same statement.
-func statedZoneOf(report string) *statedZone {
-	for _, line := range strings.Split(report, "\n") {
+func statedZoneOf(report doc) *statedZone {
+	if !report.has("time", "utc", "gmt") {
+		return nil
+	}
+	lines, lower := report.split()
+	for i, line := range lines {
+		if !containsAny(lower[i], "time", "utc", "gmt") {
+			continue
+		}
 		loc := reZoneStatement.FindStringIndex(line)
 		if loc == nil {
 			continue
@@ -258,14 +298,14 @@ var reAbuseTimeLabel = regexp.MustCompile(`(?im)^[ \t*>-]*Abuse Time\s*:[ \t]*(.
 
 // abuseTimeOf reads the Abuse Time label, else the first timestamp in the
 // reporter's text in the zone the report states (FORMATS.md §10).
-func abuseTimeOf(aws, report string, ref time.Time) *time.Time {
-	for _, m := range reAbuseTimeLabel.FindAllStringSubmatch(aws, -1) {
+func abuseTimeOf(aws, report doc, ref time.Time) *time.Time {
+	for _, m := range reAbuseTimeLabel.FindAllStringSubmatch(aws.lines("abuse time"), -1) {
 		if st, ok := findStamp(m[1]); ok {
 			return timePtr(st.at(nil, ref))
 		}
 	}
 	stated := statedZoneOf(report)
-	for _, line := range strings.Split(report, "\n") {
+	for _, line := range strings.Split(report.s, "\n") {
 		if st, ok := findStamp(line); ok {
 			return timePtr(st.at(stated, ref))
 		}
