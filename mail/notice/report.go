@@ -35,6 +35,14 @@ var ownWords = []string{"src", "source", "source ip", "source_ip", "source-ip", 
 func (c *collector) report(d doc) {
 	scanProto, inScan := "", false
 	var table *tableHeader
+	// X-ARF reports put the attacked address and port on lines of their own.
+	var xarfDest *ipHit
+	xarfPort := 0
+	defer func() {
+		if xarfDest != nil && xarfPort > 0 {
+			c.add(xarfDest.addr, xarfPort, "")
+		}
+	}()
 	lines, lowers := d.split()
 	for i, line := range lines {
 		trimmed := strings.TrimLeft(line, "> \t")
@@ -55,6 +63,14 @@ func (c *collector) report(d doc) {
 				scanProto = strings.ToLower(m)
 			}
 			continue
+		}
+		if strings.HasPrefix(lower, "port:") {
+			xarfPort, _ = strconv.Atoi(strings.TrimSpace(line[len("port:"):]))
+		}
+		if strings.HasPrefix(lower, "destination:") {
+			if h, ok := firstIP(line); ok {
+				xarfDest = &h
+			}
 		}
 		if !hasIP {
 			if containsAny(lower, "dst", "dest") {

@@ -71,9 +71,7 @@ func splitCells(l string) []string {
 	return cells
 }
 
-// tableRow reads one row under h. Rows with as many cells as the header map
-// by position; others map their addresses by order (source before
-// destination, as the header has them).
+// tableRow reads one row under h: a line with as many cells as the header.
 func (c *collector) tableRow(line string, h *tableHeader) bool {
 	hits := ipHits(line)
 	if len(hits) == 0 {
@@ -104,18 +102,7 @@ func (c *collector) tableRow(line string, h *tableHeader) bool {
 			return true
 		}
 	}
-	var order []string
-	for _, col := range h.cols {
-		if col == "srcip" || col == "dstip" {
-			order = append(order, col)
-		}
-	}
-	for i, hit := range hits {
-		if i < len(order) && order[i] == "dstip" {
-			c.add(hit.addr, max(hit.port, 0), "")
-		} else if i < len(order) {
-			c.own[hit.addr] = true
-		}
-	}
-	return true
+	// A line that does not fit the columns is prose under the table; the
+	// other rules read it.
+	return false
 }
