@@ -47,6 +47,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run the pipeline on a built-in notice, no accounts needed", cmdDemo},
 		{"parse", "print what the parser sees in notice mails", cmdParse},
 		{"check-config", "validate the config file and list every problem", cmdCheckConfig},
 		{"version", "print the version", cmdVersion},
@@ -125,9 +126,4 @@ func cmdVersion(e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "abuse-responder %s\n", version)
 	return exitOK
-}
-
-func cmdCheckConfig(e *env, args []string) int {
-	fmt.Fprintln(e.stderr, "check-config: not wired yet")
-	return exitRuntime
 }
