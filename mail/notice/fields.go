@@ -156,16 +156,16 @@ var (
 
 // regionsOf lists the distinct regions AWS names, in order.
 func regionsOf(aws doc) []string {
-	out := []string{}
+	var out orderedSet
 	if !aws.has("region") {
-		return out
+		return out.items()
 	}
 	for _, m := range reRegionLabel.FindAllStringSubmatch(aws.lines("region"), -1) {
 		for _, r := range reRegion.FindAllString(m[1], -1) {
-			out = appendUnique(out, r)
+			out.add(r)
 		}
 	}
-	return out
+	return out.items()
 }
 
 var (
@@ -252,13 +252,13 @@ var (
 
 // awsActionsOf lists the blocks AWS says it applied (FORMATS.md §6).
 func awsActionsOf(aws doc) []string {
-	out := []string{}
+	var out orderedSet
 	if !aws.has("following") {
-		return out
+		return out.items()
 	}
 	loc := reActionsIntro.FindStringIndex(aws.s)
 	if loc == nil {
-		return out
+		return out.items()
 	}
 	for _, l := range strings.Split(aws.s[loc[1]:], "\n") {
 		l = strings.TrimSpace(strings.Trim(strings.TrimSpace(l), "*-•·"))
@@ -268,7 +268,7 @@ func awsActionsOf(aws doc) []string {
 		if !reBlocked.MatchString(l) {
 			break
 		}
-		out = appendUnique(out, strings.Join(strings.Fields(l), " "))
+		out.add(strings.Join(strings.Fields(l), " "))
 	}
-	return out
+	return out.items()
 }

@@ -27,7 +27,9 @@ type source struct {
 // several forward blocks (a forward of a forward), the one from an AWS
 // sender wins, then one whose subject looks like a notice, then the last.
 func inlineForward(text string) (source, bool) {
-	locs := reForwardMarker.FindAllStringIndex(text, -1)
+	// A real forward chain has a handful of markers; more is a hostile mail,
+	// and each block costs a pass over the rest of the text.
+	locs := reForwardMarker.FindAllStringIndex(text, 16)
 	var blocks []source
 	for _, loc := range locs {
 		if src, ok := forwardBlock(text[loc[1]:]); ok {
@@ -53,12 +55,15 @@ func inlineForward(text string) (source, bool) {
 // forwardBlock reads the header lines that follow a forward marker and the
 // body after them. It needs at least a From or a Subject line to count.
 func forwardBlock(rest string) (source, bool) {
-	lines := strings.Split(strings.TrimLeft(rest, "\n"), "\n")
+	rest = strings.TrimLeft(rest, "\n")
+	// The header block is short: read at most its first lines, not the
+	// whole rest of the mail.
+	lines := strings.SplitN(rest, "\n", maxForwardHeaderLines+1)
 	quoted := len(lines) > 0 && strings.HasPrefix(strings.TrimSpace(lines[0]), ">")
 	var src source
 	var seen int
-	i := 0
-	for ; i < len(lines); i++ {
+	i, offset := 0, 0
+	for ; i < len(lines) && i < maxForwardHeaderLines; i++ {
 		l := lines[i]
 		if quoted {
 			l = strings.TrimPrefix(strings.TrimLeft(l, " \t"), ">")
@@ -68,12 +73,14 @@ func forwardBlock(rest string) (source, bool) {
 			if seen > 0 {
 				break
 			}
+			offset += len(lines[i]) + 1
 			continue
 		}
 		m := reHeaderLine.FindStringSubmatch(l)
 		if m == nil {
 			break
 		}
+		offset += len(lines[i]) + 1
 		seen++
 		value := strings.TrimSpace(m[2])
 		switch strings.ToLower(m[1]) {
@@ -88,17 +95,22 @@ func forwardBlock(rest string) (source, bool) {
 	if src.from == "" && src.subject == "" {
 		return source{}, false
 	}
-	body := lines[i:]
+	body := rest[min(offset, len(rest)):]
 	if quoted {
-		for j, l := range body {
+		parts := strings.Split(body, "\n")
+		for j, l := range parts {
 			l = strings.TrimLeft(l, " \t")
 			l = strings.TrimPrefix(l, ">")
-			body[j] = strings.TrimPrefix(l, " ")
+			parts[j] = strings.TrimPrefix(l, " ")
 		}
+		body = strings.Join(parts, "\n")
 	}
-	src.text = strings.Join(body, "\n")
+	src.text = body
 	return src, true
 }
+
+// maxForwardHeaderLines bounds the header block of an inline forward.
+const maxForwardHeaderLines = 40
 
 // stripMarkup removes the asterisks Outlook puts around header names
 // ("*From:* …") in plain-text renderings.

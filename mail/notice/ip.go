@@ -161,6 +161,31 @@ func parseIP(s string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// ipWindow is the longest text an address with a port can take: a bracketed
+// IPv6 address with an embedded IPv4 tail and a port. Rules that look for an
+// address right after a label read this much, never the rest of the line,
+// so a hostile line with a million labels costs linear time.
+const ipWindow = 56
+
+// ipAt returns the address that starts at line[i], if one does.
+func ipAt(line string, i int) (ipHit, bool) {
+	end := min(len(line), i+ipWindow)
+	// Extend to the end of the run of address bytes so that a longer token
+	// is not mistaken for an address cut at the window's edge.
+	for end < len(line) && isIPByte(line[end]) {
+		end++
+	}
+	if end-i > 2*ipWindow {
+		return ipHit{}, false
+	}
+	end = min(len(line), end+1) // the byte after, for checkHit's masking test
+	h, ok := firstIP(line[i:end])
+	if !ok || h.start != 0 {
+		return ipHit{}, false
+	}
+	return h, true
+}
+
 // firstIP returns the first address in s, or false.
 func firstIP(s string) (ipHit, bool) {
 	h := ipHits(s)

@@ -148,13 +148,15 @@ func fillHeaders(n *abuse.Notice, top *part, outer source) {
 	if list, err := top.header.AddressList("Reply-To"); err == nil && len(list) > 0 {
 		n.ReplyTo = strings.ToLower(list[0].Address)
 	}
+	var refs orderedSet
 	for _, key := range []string{"References", "In-Reply-To"} {
 		if ids, err := top.header.MsgIDList(key); err == nil {
 			for _, id := range ids {
-				n.References = appendUnique(n.References, "<"+id+">")
+				refs.add("<" + id + ">")
 			}
 		}
 	}
+	n.References = refs.list
 	if !outer.date.IsZero() {
 		d := outer.date
 		r := d.Add(abuse.ReplyWindow)
@@ -178,13 +180,29 @@ func normalizeNewlines(s string) string {
 	return strings.ReplaceAll(s, "\r", "\n")
 }
 
-func appendUnique(list []string, v string) []string {
-	for _, x := range list {
-		if x == v {
-			return list
-		}
+// orderedSet collects distinct strings in order of first appearance, in
+// linear time however many a hostile mail repeats.
+type orderedSet struct {
+	list []string
+	seen map[string]bool
+}
+
+func (o *orderedSet) add(v string) {
+	if o.seen == nil {
+		o.seen = map[string]bool{}
 	}
-	return append(list, v)
+	if !o.seen[v] {
+		o.seen[v] = true
+		o.list = append(o.list, v)
+	}
+}
+
+// items returns the strings, never nil, so that JSON shows [] not null.
+func (o *orderedSet) items() []string {
+	if o.list == nil {
+		return []string{}
+	}
+	return o.list
 }
 
 // timePtr returns a pointer to a UTC copy of t, or nil for the zero time.

@@ -196,7 +196,7 @@ func (c *collector) keyValues(line string) {
 		proto = protoName(m[1])
 	}
 	for _, loc := range locs {
-		h, ok := firstIP(line[loc[1]:])
+		h, ok := ipAt(line, loc[1])
 		if !ok || h.start != 0 {
 			continue
 		}
@@ -210,16 +210,21 @@ func (c *collector) keyValues(line string) {
 
 // arrows reads "<ours>:<port> -> <target>:<port>" flows.
 func (c *collector) arrows(line string) {
+	proto, protoRead := "", false
 	for _, loc := range reArrow.FindAllStringIndex(line, -1) {
-		right, ok := firstIP(line[loc[1]:])
+		right, ok := ipAt(line, loc[1])
 		if !ok || right.start != 0 {
 			continue
 		}
-		hits := ipHits(line[:loc[0]])
-		if len(hits) > 0 && hits[len(hits)-1].end == loc[0] {
+		from := max(0, loc[0]-ipWindow)
+		hits := ipHits(line[from:loc[0]])
+		if len(hits) > 0 && from+hits[len(hits)-1].end == loc[0] {
 			c.own[hits[len(hits)-1].addr] = true
 		}
-		c.add(right.addr, max(right.port, 0), lineProto(line))
+		if !protoRead { // once per line, not once per arrow
+			proto, protoRead = lineProto(line), true
+		}
+		c.add(right.addr, max(right.port, 0), proto)
 	}
 }
 
@@ -227,7 +232,7 @@ func (c *collector) arrows(line string) {
 // kin, and "attacks against 203.0.113.5 port 22".
 func (c *collector) labelled(line string) {
 	for _, loc := range reTargetLabel.FindAllStringIndex(line, -1) {
-		seg := line[loc[1]:]
+		seg := line[loc[1]:min(len(line), loc[1]+160)]
 		if end := reNextLabel.FindStringIndex(seg); end != nil {
 			seg = seg[:end[0]]
 		}
@@ -243,7 +248,7 @@ func (c *collector) labelled(line string) {
 		}
 	}
 	for _, loc := range reAgainst.FindAllStringIndex(line, -1) {
-		h, ok := firstIP(line[loc[1]:])
+		h, ok := ipAt(line, loc[1])
 		if !ok || h.start != 0 {
 			continue
 		}

@@ -18,7 +18,7 @@ import (
 type collector struct {
 	own     map[netip.Addr]bool
 	targets []abuse.Target
-	hosts   []string
+	hosts   orderedSet
 }
 
 func (c *collector) add(a netip.Addr, port int, proto string) {
@@ -30,7 +30,7 @@ func (c *collector) add(a netip.Addr, port int, proto string) {
 
 func (c *collector) addHost(h string) {
 	if h = hostName(h); h != "" {
-		c.hosts = appendUnique(c.hosts, h)
+		c.hosts.add(h)
 	}
 }
 
@@ -53,38 +53,54 @@ func targetsOf(aws, report doc, own map[netip.Addr]bool) ([]abuse.Target, []stri
 	if report.has("received:") {
 		c.received(report.s)
 	}
-	return c.result(), nonNil(c.hosts)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
+	return c.result(), c.hosts.items()
 }
 
 // result drops our own addresses, exact duplicates, and entries that a more
 // specific entry for the same address covers (203.0.113.5 with no port when
 // 203.0.113.5:22/tcp is known).
 func (c *collector) result() []abuse.Target {
-	out := []abuse.Target{}
-	for i, t := range c.targets {
-		if c.own[t.IP] {
+	type ipPort struct {
+		ip   netip.Addr
+		port uint16
+	}
+	type ipProto struct {
+		ip    netip.Addr
+		proto string
+	}
+	// What the more specific entries of each address cover, built in one
+	// pass so that a report with many targets costs linear time.
+	seen := map[abuse.Target]bool{}
+	distinct := map[netip.Addr]int{}
+	portHasProto := map[ipPort]bool{}  // ip:port is also known with a protocol
+	protoHasPort := map[ipProto]bool{} // ip/proto is also known with a port
+	var uniq []abuse.Target
+	for _, t := range c.targets {
+		if seen[t] || c.own[t.IP] {
 			continue
 		}
-		keep := true
-		for j, u := range c.targets {
-			if u.IP != t.IP || u == t {
-				if u == t && j < i {
-					keep = false // a duplicate seen earlier
-				}
-				continue
-			}
-			if (t.Port == 0 || t.Port == u.Port) && (t.Protocol == "" || t.Protocol == u.Protocol) {
-				keep = false
-			}
+		seen[t] = true
+		uniq = append(uniq, t)
+		distinct[t.IP]++
+		if t.Protocol != "" {
+			portHasProto[ipPort{t.IP, t.Port}] = true
 		}
-		if keep {
+		if t.Port != 0 {
+			protoHasPort[ipProto{t.IP, t.Protocol}] = true
+		}
+	}
+	out := []abuse.Target{}
+	for _, t := range uniq {
+		covered := false
+		switch {
+		case t.Port == 0 && t.Protocol == "":
+			covered = distinct[t.IP] > 1
+		case t.Protocol == "":
+			covered = portHasProto[ipPort{t.IP, t.Port}]
+		case t.Port == 0:
+			covered = protoHasPort[ipProto{t.IP, t.Protocol}]
+		}
+		if !covered {
 			out = append(out, t)
 		}
 	}
