@@ -10,8 +10,7 @@ import (
 var (
 	reActivityLabel = regexp.MustCompile(`(?im)^[ \t*>-]*Reported Activity\s*:[ \t]*(.*\S)`)
 	reVulnLabel     = regexp.MustCompile(`(?im)^[ \t*>-]*Reported Vulnerability\s*:[ \t]*(.*\S)`)
-	reClause        = regexp.MustCompile(`(?i)has been (?:implicated in|(operating in a way that resembles))\s+`)
-	reClauseEnd     = regexp.MustCompile(`;|\.(?:\s|$)|\n[ \t]*\n`)
+	reClause        = regexp.MustCompile(`(?i)^has\s+been\s+(?:implicated\s+in|(operating\s+in\s+a\s+way\s+that\s+resembles))\s+`)
 	reObserved      = regexp.MustCompile(`(?i)observed\s+(.+?)\s+activity\s+from`)
 	reReportFor     = regexp.MustCompile(`(?i)abuse report for\s+(.+?)\s+originating`)
 	reGenAMalware   = regexp.MustCompile(`(?i)may be infected with malware`)
@@ -26,8 +25,13 @@ func activityOf(aws, report doc) (string, abuse.Type) {
 	vuln := firstSubmatch(reVulnLabel, aws.lines("reported vulnerability"))
 	label := firstSubmatch(reActivityLabel, aws.lines("reported activity"))
 	clause := ""
-	if i := strings.Index(aws.lower, "has been"); i >= 0 {
-		clause = activityClause(aws.s[i:])
+	for from := 0; clause == "" && from < len(aws.lower); {
+		i := strings.Index(aws.lower[from:], "has been")
+		if i < 0 {
+			break
+		}
+		clause = activityClause(aws.s[from+i:])
+		from += i + len("has been")
 	}
 	followUp := ""
 	if aws.has("observed") {
@@ -70,7 +74,8 @@ func activityOf(aws, report doc) (string, abuse.Type) {
 	return activity, t
 }
 
-// activityClause is the text after "has been implicated in" up to the first
+// activityClause reads the clause at the start of aws: the text after "has
+// been implicated in" up to the first
 // ";" or sentence end; "operating in a way that resembles X" keeps its verb.
 func activityClause(aws string) string {
 	loc := reClause.FindStringSubmatchIndex(aws)
@@ -82,10 +87,31 @@ func activityClause(aws string) string {
 		start = loc[2]
 	}
 	rest := aws[start:]
-	if end := reClauseEnd.FindStringIndex(rest); end != nil {
-		rest = rest[:end[0]]
+	return collapse(rest[:clauseEnd(rest)])
+}
+
+// clauseEnd returns where the activity clause stops: at the first ";", the
+// first full stop followed by white space or the end, or a blank line.
+func clauseEnd(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ';':
+			return i
+		case '.':
+			if i+1 == len(s) || s[i+1] == ' ' || s[i+1] == '\n' || s[i+1] == '\t' || s[i+1] == '\r' {
+				return i
+			}
+		case '\n':
+			j := i + 1
+			for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\r') {
+				j++
+			}
+			if j < len(s) && s[j] == '\n' {
+				return i
+			}
+		}
 	}
-	return collapse(rest)
+	return len(s)
 }
 
 func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }

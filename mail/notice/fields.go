@@ -129,19 +129,22 @@ func nextLineValue(rest string) string {
 }
 
 var (
-	reFinal      = regexp.MustCompile(`(?i)\bfinal notification\b`)
-	reAdditional = regexp.MustCompile(`(?i)we recently sent an abuse report for|received an additional abuse report|report is for a different instance|names? a different instance`)
-	reReminder   = regexp.MustCompile(`(?i)not received a response regarding the abuse report|follow up on your outstanding (?:ec2 )?abuse report|have not heard back from you regarding this case`)
+	finalPhrases      = []string{"final notification"}
+	additionalPhrases = []string{"we recently sent an abuse report for", "received an additional abuse report",
+		"report is for a different instance", "names a different instance", "name a different instance"}
+	reminderPhrases = []string{"not received a response regarding the abuse report",
+		"follow up on your outstanding ec2 abuse report", "follow up on your outstanding abuse report",
+		"have not heard back from you regarding this case"}
 )
 
 // stageOf applies FORMATS.md §5: the first match wins.
 func stageOf(aws doc) abuse.Stage {
 	switch {
-	case aws.has("final notification") && reFinal.MatchString(aws.s):
+	case aws.hasPhrase(finalPhrases...):
 		return abuse.StageFinal
-	case aws.has("abuse report for", "additional abuse report", "different instance") && reAdditional.MatchString(aws.s):
+	case aws.hasPhrase(additionalPhrases...):
 		return abuse.StageAdditionalReport
-	case aws.has("not received a response", "follow up on your", "not heard back") && reReminder.MatchString(aws.s):
+	case aws.hasPhrase(reminderPhrases...):
 		return abuse.StageReminder
 	}
 	return abuse.StageNotice
@@ -169,10 +172,9 @@ func regionsOf(aws doc) []string {
 }
 
 var (
-	reInstanceLine = regexp.MustCompile(`(?i)instance\s*ids?\s*:|implicated resources?(?:\(s\))?\s*:|different instance\s*:`)
-	reInstanceID   = regexp.MustCompile(`\bi-(?:[0-9a-f]{17}|[0-9a-f]{8})\b`)
-	reBracketIP    = regexp.MustCompile(`^\s*\[\s*([^\]\s]+)\s*\]`)
-	reDifferent    = regexp.MustCompile(`(?i)different instance\s*:?\s*`)
+	reInstanceID = regexp.MustCompile(`\bi-(?:[0-9a-f]{17}|[0-9a-f]{8})\b`)
+	reBracketIP  = regexp.MustCompile(`^\s*\[\s*([^\]\s]+)\s*\]`)
+	reDifferent  = regexp.MustCompile(`(?i)different instance\s*:?\s*`)
 )
 
 // resourcesOf reads the instances AWS names: resource lines, Implicated
@@ -191,21 +193,21 @@ func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource 
 	seen := map[string]bool{}
 	lines, lower := aws.split()
 	for i, line := range lines {
-		if !containsAny(lower[i], "instance", "resource") || !reInstanceLine.MatchString(line) {
+		if !instanceLabel(lower[i]) {
 			continue
 		}
-		ids := reInstanceID.FindAllStringIndex(line, -1)
+		ids := instanceIDs(line)
 		if len(ids) == 0 && i+1 < len(lines) {
 			// The value may sit on the next line.
 			line = lines[i+1]
-			ids = reInstanceID.FindAllStringIndex(line, -1)
+			ids = instanceIDs(line)
 		}
 		lineRegion := ""
 		if m := reRegionLabel.FindStringSubmatch(line); m != nil {
 			lineRegion = reRegion.FindString(m[1])
 		}
 		for _, loc := range ids {
-			if !idBoundary(line, loc[1]) {
+			if !idBoundary(line, loc[1]) { // masked: i-0bdd5302XXXXXXXXX
 				continue
 			}
 			id := line[loc[0]:loc[1]]
@@ -226,6 +228,59 @@ func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource 
 		}
 	}
 	return out
+}
+
+// instanceIDs returns the [start, end) of each instance ID in line: "i-"
+// and 8 or 17 lower-case hex digits, as a whole word.
+func instanceIDs(line string) [][2]int {
+	var out [][2]int
+	for from := 0; ; {
+		i := strings.Index(line[from:], "i-")
+		if i < 0 {
+			return out
+		}
+		i += from
+		from = i + 2
+		if i > 0 && isWordByte(line[i-1]) {
+			continue
+		}
+		j := i + 2
+		for j < len(line) && (isDigit(line[j]) || line[j] >= 'a' && line[j] <= 'f') {
+			j++
+		}
+		if n := j - i - 2; n == 8 || n == 17 {
+			out = append(out, [2]int{i, j})
+		}
+	}
+}
+
+// instanceLabel reports whether a lower-case line labels instances:
+// "Instance Id:", "EC2 Instance ID :", "Implicated Resource(s):",
+// "different instance:". A literal scan: this runs on every line of AWS's
+// text.
+func instanceLabel(lower string) bool {
+	for _, label := range [...]string{"instance", "implicated resource"} {
+		for rest := lower; ; {
+			i := strings.Index(rest, label)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(label):]
+			r := strings.TrimLeft(rest, " \t")
+			if label == "instance" {
+				r = strings.TrimPrefix(r, "id")
+				r = strings.TrimPrefix(r, "s")
+			} else if !strings.HasPrefix(r, "(s)") {
+				r = strings.TrimPrefix(r, "s")
+			} else {
+				r = r[3:]
+			}
+			if strings.HasPrefix(strings.TrimLeft(r, " \t"), ":") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // idBoundary rejects a match that continues with more ID-like characters,

@@ -95,7 +95,7 @@ func (c *collector) report(d doc) {
 			}
 		}
 		if containsAny(lower, "dst", "dest", "daddr", "target_ip", "targetip") {
-			c.keyValues(line)
+			c.keyValues(line, lower)
 		}
 		if containsAny(line, "->", "→", "=>") {
 			c.arrows(line)
@@ -182,22 +182,27 @@ func lineProto(s string) string {
 
 // keyValues reads DST=, dst=, dport=, PROTO= style fields (iptables, UFW,
 // flow exports).
-func (c *collector) keyValues(line string) {
-	locs := reKVDest.FindAllStringIndex(line, -1)
-	if len(locs) == 0 {
-		return
+func (c *collector) keyValues(line, lower string) {
+	var dsts []int
+	port, proto := 0, ""
+	for _, kv := range keyValuePairs(lower) {
+		switch kv.key {
+		case "dst", "dest", "destination", "dstip", "dst_ip", "destip", "dest_ip", "dstaddr", "dst_addr",
+			"daddr", "destination_ip", "target_ip", "targetip":
+			dsts = append(dsts, kv.value)
+		case "dpt", "dport", "dstport", "dst_port", "destport", "dest_port", "destination_port":
+			if port == 0 {
+				port, _ = strconv.Atoi(leadingDigits(line[kv.value:]))
+			}
+		case "proto", "protocol":
+			if proto == "" {
+				proto = protoName(leadingWord(lower[kv.value:]))
+			}
+		}
 	}
-	port := 0
-	if m := reKVPort.FindStringSubmatch(line); m != nil {
-		port, _ = strconv.Atoi(m[1])
-	}
-	proto := ""
-	if m := reKVProto.FindStringSubmatch(line); m != nil {
-		proto = protoName(m[1])
-	}
-	for _, loc := range locs {
-		h, ok := ipAt(line, loc[1])
-		if !ok || h.start != 0 {
+	for _, at := range dsts {
+		h, ok := ipAt(line, at)
+		if !ok {
 			continue
 		}
 		p := port
@@ -206,6 +211,53 @@ func (c *collector) keyValues(line string) {
 		}
 		c.add(h.addr, p, proto)
 	}
+}
+
+// keyValue is a "key=value" or "key: value" pair: the key, lower-case, and
+// where its value starts in the line.
+type keyValue struct {
+	key   string
+	value int
+}
+
+// keyValuePairs finds the key=value and key: value pairs of a lower-case
+// line in one pass, for the iptables, UFW and flow-export fields.
+func keyValuePairs(lower string) []keyValue {
+	var out []keyValue
+	for i := 1; i < len(lower); i++ {
+		if lower[i] != '=' && lower[i] != ':' {
+			continue
+		}
+		k := i
+		for k > 0 && (lower[k-1] >= 'a' && lower[k-1] <= 'z' || lower[k-1] == '_') {
+			k--
+		}
+		if k == i || k > 0 && isWordByte(lower[k-1]) {
+			continue
+		}
+		v := i + 1
+		for v < len(lower) && (lower[v] == ' ' || lower[v] == '\t') {
+			v++
+		}
+		out = append(out, keyValue{key: lower[k:i], value: v})
+	}
+	return out
+}
+
+func leadingDigits(s string) string {
+	i := 0
+	for i < len(s) && i < 5 && isDigit(s[i]) {
+		i++
+	}
+	return s[:i]
+}
+
+func leadingWord(s string) string {
+	i := 0
+	for i < len(s) && i < 8 && (isWordByte(s[i])) {
+		i++
+	}
+	return s[:i]
 }
 
 // arrows reads "<ours>:<port> -> <target>:<port>" flows.
@@ -297,8 +349,14 @@ func (c *collector) hostsOnly(line, lower string) {
 			c.addHost(host)
 		}
 	}
-	for _, re := range []*regexp.Regexp{reModHostname, reNginxHost} {
-		for _, m := range re.FindAllStringSubmatch(line, -1) {
+	for _, rule := range []struct {
+		literal string
+		re      *regexp.Regexp
+	}{{`[hostname "`, reModHostname}, {`host:`, reNginxHost}} {
+		if !strings.Contains(lower, rule.literal) {
+			continue
+		}
+		for _, m := range rule.re.FindAllStringSubmatch(line, -1) {
 			if h, ok := firstIP(m[1]); ok && h.start == 0 {
 				c.add(h.addr, max(h.port, 0), "")
 			} else {
@@ -306,6 +364,9 @@ func (c *collector) hostsOnly(line, lower string) {
 				c.addHost(host)
 			}
 		}
+	}
+	if !strings.Contains(lower, "stratum+") {
+		return
 	}
 	for _, m := range reStratum.FindAllStringSubmatch(line, -1) {
 		proto := ""

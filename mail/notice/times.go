@@ -107,15 +107,19 @@ func findStamp(s string) (stamp, bool) {
 		if !f.need(s) {
 			continue
 		}
-		for _, loc := range f.re.FindAllStringSubmatchIndex(s, 4) {
-			st, ok := readStamp(f, s, loc)
-			if !ok {
-				continue
-			}
-			if !found || st.start < best.start || st.start == best.start && st.end > best.end {
-				best, found = st, true
-			}
-			break
+		loc := f.re.FindStringSubmatchIndex(s)
+		if loc == nil {
+			continue
+		}
+		st, ok := readStamp(f, s, loc)
+		if !ok {
+			continue
+		}
+		if !found || st.start < best.start || st.start == best.start && st.end > best.end {
+			best, found = st, true
+		}
+		if best.start == 0 {
+			break // nothing starts earlier; the forms are ordered most specific first
 		}
 	}
 	return best, found
