@@ -14,11 +14,11 @@ var reDelimiter = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}\s*Beginning of forwa
 
 // splitReport separates AWS's words from the forwarded report, which is
 // untrusted evidence.
-func splitReport(text string) (aws, report string) {
-	lower := asciiLower(text)
+func splitReport(d doc) (aws, report doc) {
+	text, lower := d.s, d.lower
 	best := -1
 	if !containsAny(lower, "beginning of forwarded report", "log extract") {
-		return text, ""
+		return d, doc{}
 	}
 	for _, marker := range []string{"beginning of forwarded report", "log extract"} {
 		for from := 0; ; {
@@ -38,13 +38,13 @@ func splitReport(text string) (aws, report string) {
 		}
 	}
 	if best < 0 {
-		return text, ""
+		return d, doc{}
 	}
 	end := strings.IndexByte(text[best:], '\n')
 	if end < 0 {
-		return text[:best], ""
+		return d.slice(0, best), doc{}
 	}
-	return text[:best], text[best+end+1:]
+	return d.slice(0, best), d.slice(best+end+1, len(text))
 }
 
 var (
@@ -57,9 +57,8 @@ var (
 
 // extract fills the notice's fields from the subject and the body text.
 func extract(n *abuse.Notice, subject, outerSubject, text string, ref time.Time) {
-	awsText, reportText := splitReport(text)
-	n.Evidence = strings.TrimSpace(reportText)
-	aws, report := newDoc(awsText), newDoc(reportText)
+	aws, report := splitReport(newDoc(text))
+	n.Evidence = strings.TrimSpace(report.s)
 
 	n.CaseID = firstSubmatch(reCaseID, subject, outerSubject)
 	if n.CaseID == "" {
@@ -139,12 +138,14 @@ var (
 
 // stageOf applies FORMATS.md §5: the first match wins.
 func stageOf(aws doc) abuse.Stage {
+	// Phrases may be split by a line break: compare with white space collapsed.
+	flat := strings.Join(strings.Fields(aws.lower), " ")
 	switch {
-	case aws.hasPhrase(finalPhrases...):
+	case containsAny(flat, finalPhrases...):
 		return abuse.StageFinal
-	case aws.hasPhrase(additionalPhrases...):
+	case containsAny(flat, additionalPhrases...):
 		return abuse.StageAdditionalReport
-	case aws.hasPhrase(reminderPhrases...):
+	case containsAny(flat, reminderPhrases...):
 		return abuse.StageReminder
 	}
 	return abuse.StageNotice

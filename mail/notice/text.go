@@ -8,19 +8,12 @@ import "strings"
 // into regexps, and most lines match none.
 type doc struct {
 	s, lower string
-	// flat is lower with every run of white space made one space, for
-	// phrases that a line break may split ("have not received a\nresponse").
-	flat string
 }
 
-func newDoc(s string) doc {
-	lower := asciiLower(s)
-	return doc{s: s, lower: lower, flat: strings.Join(strings.Fields(lower), " ")}
-}
+func newDoc(s string) doc { return doc{s: s, lower: asciiLower(s)} }
 
-// hasPhrase reports whether the text contains one of the lower-case
-// phrases, whatever white space separates their words.
-func (d doc) hasPhrase(phrases ...string) bool { return containsAny(d.flat, phrases...) }
+// slice returns the part of d from byte i to j.
+func (d doc) slice(i, j int) doc { return doc{s: d.s[i:j], lower: d.lower[i:j]} }
 
 // has reports whether the text contains any of subs (lower-case literals).
 func (d doc) has(subs ...string) bool { return containsAny(d.lower, subs...) }

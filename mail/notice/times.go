@@ -41,21 +41,55 @@ type timeForm struct {
 
 var timeForms = []timeForm{
 	// 2026-04-02T02:21:07Z, 2026-04-10 07:31:00.000 UTC, 2026-04-08 18:59:08,412, 2026-03-30 06:58 UTC
-	{need: hasDash, re: regexp.MustCompile(`\b(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?(?P<z>Z\b|` + zoneTail + `)`), hasYear: true},
+	{need: hasISODate, re: regexp.MustCompile(`\b(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[T ](?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:[.,]\d+)?)?(?P<z>Z\b|` + zoneTail + `)`), hasYear: true},
 	// 2015/01/21 10:56:10 (nginx error log)
-	{need: hasSlash, re: regexp.MustCompile(`\b(?P<y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), hasYear: true},
+	{need: hasSlashDate, re: regexp.MustCompile(`\b(?P<y>\d{4})/(?P<mo>\d{2})/(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), hasYear: true},
 	// [20/Apr/2026:21:02:13 +0000]
 	{need: hasSlash, re: regexp.MustCompile(`\b(?P<d>\d{1,2})/` + monthNames + `/(?P<y>\d{4}):(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<z>` + zoneTail + `)`), hasYear: true},
 	// Sun Apr 05 02:14:55 UTC 2026, [Mon Apr 20 21:02:13 2026], Mon Apr 20 21:02:13.123456 2026
-	{need: hasMonth, re: regexp.MustCompile(`\b` + dayNames + `[ \t]+` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)?(?P<z>` + zoneTail + `)[ \t]+(?P<y>\d{4})\b`), hasYear: true},
+	{need: hasDayAndMonth, re: regexp.MustCompile(`\b` + dayNames + `[ \t]+` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)?(?P<z>` + zoneTail + `)[ \t]+(?P<y>\d{4})\b`), hasYear: true},
 	// Sat, 11 Apr 2026 12:41:09 +0200 (CEST), 14 Apr 2026 01:47:02 UTC
 	{need: hasMonth, re: regexp.MustCompile(`\b(?:` + dayNames + `[ \t]*)?(?P<d>\d{1,2})[ \t]+` + monthNames + `[ \t]+(?P<y>\d{4})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?P<z>` + zoneTail + `)`), hasYear: true},
 	// Apr  8 18:59:01 (syslog: no year, no zone)
 	{need: hasMonth, re: regexp.MustCompile(`\b` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})\b(?P<z>` + zoneTail + `)`), hasYear: false},
 }
 
-func hasDash(s string) bool  { return strings.IndexByte(s, '-') >= 0 }
 func hasSlash(s string) bool { return strings.IndexByte(s, '/') >= 0 }
+
+// hasISODate reports "dddd-dd-dd" in s.
+func hasISODate(s string) bool {
+	for i := strings.IndexByte(s, '-'); i >= 0 && i+6 <= len(s); {
+		if i >= 4 && isDigit(s[i-1]) && isDigit(s[i-4]) && isDigit(s[i+1]) && isDigit(s[i+2]) && s[i+3] == '-' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '-')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return false
+}
+
+// hasSlashDate reports "dddd/dd/dd" in s.
+func hasSlashDate(s string) bool {
+	for i := strings.IndexByte(s, '/'); i >= 0 && i+6 <= len(s); {
+		if i >= 4 && isDigit(s[i-1]) && isDigit(s[i-4]) && isDigit(s[i+1]) && isDigit(s[i+2]) && s[i+3] == '/' {
+			return true
+		}
+		j := strings.IndexByte(s[i+1:], '/')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return false
+}
+
+// hasDayAndMonth reports an English day and month abbreviation in s.
+func hasDayAndMonth(s string) bool {
+	return hasMonth(s) && containsAny(s, "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+}
 
 // hasMonth reports whether s holds an English month abbreviation.
 func hasMonth(s string) bool {
