@@ -138,6 +138,9 @@ var (
 
 // stageOf applies FORMATS.md §5: the first match wins.
 func stageOf(aws doc) abuse.Stage {
+	if !aws.has("final", "recently sent", "additional", "different instance", "follow up", "not received", "not heard") {
+		return abuse.StageNotice
+	}
 	// Phrases may be split by a line break: compare with white space collapsed.
 	flat := strings.Join(strings.Fields(aws.lower), " ")
 	switch {
@@ -154,8 +157,8 @@ func stageOf(aws doc) abuse.Stage {
 const regionPattern = `[a-z]{2}(?:-gov|-iso[a-z]?)?-(?:north|south|east|west|central|northeast|northwest|southeast|southwest)-\d{1,2}`
 
 var (
-	reRegionLabel = regexp.MustCompile(`(?i)\bRegion(?:\(s\)|s)?\s*:[ \t]*((?:` + regionPattern + `)(?:[ \t]*(?:,|/|and)[ \t]*(?:` + regionPattern + `))*)`)
 	reRegion      = regexp.MustCompile(regionPattern)
+	reRegionStart = regexp.MustCompile(`^(?:` + regionPattern + `)\b`)
 )
 
 // regionsOf lists the distinct regions AWS names, in order.
@@ -164,12 +167,59 @@ func regionsOf(aws doc) []string {
 	if !aws.has("region") {
 		return out.items()
 	}
-	for _, m := range reRegionLabel.FindAllStringSubmatch(aws.lines("region"), -1) {
-		for _, r := range reRegion.FindAllString(m[1], -1) {
+	for _, line := range strings.Split(aws.lines("region"), "\n") {
+		for _, r := range labelledRegions(line) {
 			out.add(r)
 		}
 	}
 	return out.items()
+}
+
+// labelledRegions reads "Region: eu-west-1", "Region(s): us-east-1,
+// eu-west-1", "Regions: a and b" anywhere in a line.
+func labelledRegions(line string) []string {
+	var out []string
+	lower := asciiLower(line)
+	for from := 0; ; {
+		i := strings.Index(lower[from:], "region")
+		if i < 0 {
+			return out
+		}
+		i += from
+		from = i + len("region")
+		if i > 0 && isWordByte(lower[i-1]) {
+			continue
+		}
+		rest := lower[from:]
+		switch {
+		case strings.HasPrefix(rest, "(s)"):
+			rest = rest[3:]
+		case strings.HasPrefix(rest, "s"):
+			rest = rest[1:]
+		}
+		rest = strings.TrimLeft(rest, " \t")
+		if !strings.HasPrefix(rest, ":") {
+			continue
+		}
+		rest = rest[1:]
+		for {
+			rest = strings.TrimLeft(rest, " \t")
+			r := reRegionStart.FindString(rest)
+			if r == "" {
+				break
+			}
+			out = append(out, r)
+			rest = strings.TrimLeft(rest[len(r):], " \t")
+			switch {
+			case strings.HasPrefix(rest, ","), strings.HasPrefix(rest, "/"):
+				rest = rest[1:]
+			case strings.HasPrefix(rest, "and "):
+				rest = rest[4:]
+			default:
+				rest = ""
+			}
+		}
+	}
 }
 
 var (
@@ -204,8 +254,8 @@ func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource 
 			ids = instanceIDs(line)
 		}
 		lineRegion := ""
-		if m := reRegionLabel.FindStringSubmatch(line); m != nil {
-			lineRegion = reRegion.FindString(m[1])
+		if rs := labelledRegions(line); len(rs) > 0 {
+			lineRegion = rs[0]
 		}
 		for _, loc := range ids {
 			if !idBoundary(line, loc[1]) { // masked: i-0bdd5302XXXXXXXXX
