@@ -110,6 +110,9 @@ func accountFromBody(aws doc) string {
 		if v == "" {
 			v = nextLineValue(text[loc[1]:])
 		}
+		if len(v) == 14 && v[4] == '-' && v[9] == '-' {
+			v = v[:4] + v[5:9] + v[10:] // the console writes 1111-2222-3333
+		}
 		if reTwelve.MatchString(v) {
 			return v
 		}
@@ -245,9 +248,22 @@ func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource 
 	lines, lower := aws.split()
 	for i, line := range lines {
 		if !instanceLabel(lower[i]) {
+			if r, ok := addressResource(line, lower[i], regions); ok && !seen[r.PublicIP] {
+				seen[r.PublicIP] = true
+				out = append(out, r)
+			}
 			continue
 		}
 		ids := instanceIDs(line)
+		if len(ids) == 0 {
+			if r, ok := addressResource(line, lower[i], regions); ok {
+				if !seen[r.PublicIP] {
+					seen[r.PublicIP] = true
+					out = append(out, r)
+				}
+				continue
+			}
+		}
 		if len(ids) == 0 && i+1 < len(lines) {
 			// The value may sit on the next line.
 			line = lines[i+1]
@@ -279,6 +295,30 @@ func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource 
 		}
 	}
 	return out
+}
+
+// reAddressLabel finds the address label of a resource that AWS names by
+// its address alone ("Implicated Resource: Elastic IP: 198.51.100.5").
+var reAddressLabel = regexp.MustCompile(`(?i)\b(?:elastic ip|eip|public ip|ip address|ip|address)\s*:?[ \t]*\[?`)
+
+// addressResource reads a resource line that names an address and no
+// instance; analysis then finds the instance from the address.
+func addressResource(line, lower string, regions []string) (abuse.Resource, bool) {
+	if !strings.Contains(lower, "implicated resource") && !(strings.Contains(lower, "aws id") && strings.Contains(lower, "region")) {
+		return abuse.Resource{}, false
+	}
+	for _, loc := range reAddressLabel.FindAllStringIndex(line, -1) {
+		h, ok := ipAt(line, loc[1])
+		if !ok {
+			continue
+		}
+		r := abuse.Resource{PublicIP: h.addr.String(), Region: onlyRegion(regions)}
+		if rs := labelledRegions(line); len(rs) > 0 {
+			r.Region = rs[0]
+		}
+		return r, true
+	}
+	return abuse.Resource{}, false
 }
 
 // instanceIDs returns the [start, end) of each instance ID in line: "i-"

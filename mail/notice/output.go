@@ -51,7 +51,7 @@ func (o Output) WriteText(w io.Writer) error {
 	row("reported activity", n.ReportedActivity)
 	row("regions", strings.Join(n.Regions, ", "))
 	for _, r := range n.Resources {
-		row("instance", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.InstanceID, r.PublicIP, r.Region)))
+		row("resource", strings.TrimSpace(fmt.Sprintf("%s %s %s", r.InstanceID, r.PublicIP, r.Region)))
 	}
 	row("abuse time", fmtTime(n.AbuseTime))
 	for _, t := range n.Targets {

@@ -50,6 +50,8 @@ var timeForms = []timeForm{
 	{need: hasDayAndMonth, re: regexp.MustCompile(`\b` + dayNames + `[ \t]+` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)?(?P<z>` + zoneTail + `)[ \t]+(?P<y>\d{4})\b`), hasYear: true},
 	// Sat, 11 Apr 2026 12:41:09 +0200 (CEST), 14 Apr 2026 01:47:02 UTC
 	{need: hasMonth, re: regexp.MustCompile(`\b(?:` + dayNames + `[ \t]*)?(?P<d>\d{1,2})[ \t]+` + monthNames + `[ \t]+(?P<y>\d{4})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?P<z>` + zoneTail + `)`), hasYear: true},
+	// April 14, 2026 01:47:02 UTC; Apr 14, 2026 at 1:47 AM PDT (US long form)
+	{need: hasMonth, re: regexp.MustCompile(`\b` + monthNames + `[ \t]+(?P<d>\d{1,2}),?[ \t]+(?P<y>\d{4}),?[ \t]+(?:at[ \t]+)?(?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2}))?(?:[ \t]*(?P<ampm>[AaPp]\.?[Mm]\.?))?(?P<z>` + zoneTail + `)`), hasYear: true},
 	// Apr  8 18:59:01 (syslog: no year, no zone)
 	{need: hasMonth, re: regexp.MustCompile(`\b` + monthNames + `[ \t]+(?P<d>\d{1,2})[ \t]+(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})\b(?P<z>` + zoneTail + `)`), hasYear: false},
 }
@@ -183,8 +185,25 @@ func readStamp(f timeForm, s string, loc []int) (stamp, bool) {
 			}
 		}
 	}
+	if ampm := strings.ToLower(strings.ReplaceAll(get("ampm"), ".", "")); ampm != "" {
+		if st.h < 1 || st.h > 12 {
+			return stamp{}, false
+		}
+		if ampm == "pm" && st.h < 12 {
+			st.h += 12
+		} else if ampm == "am" && st.h == 12 {
+			st.h = 0
+		}
+	}
 	if st.mo < 1 || st.mo > 12 || st.d < 1 || st.d > 31 || st.h > 23 || st.mi > 59 || st.s > 60 {
 		return stamp{}, false
+	}
+	checkYear := st.y
+	if !st.hasYear {
+		checkYear = 2000 // a leap year, so that a syslog "Feb 29" stays possible
+	}
+	if time.Date(checkYear, st.mo, st.d, 0, 0, 0, 0, time.UTC).Day() != st.d {
+		return stamp{}, false // 31 Apr or 30 Feb: not a date
 	}
 	z := get("z")
 	if i := strings.IndexByte(z, '('); i >= 0 {

@@ -34,7 +34,9 @@ func Validate(n *abuse.Notice) []Problem {
 		add("account_id", "not a 12-digit AWS account ID: "+n.AccountID)
 	}
 	for _, r := range n.Resources {
-		if !reValidInstance.MatchString(r.InstanceID) {
+		if r.InstanceID == "" && r.PublicIP != "" {
+			// AWS named the resource by its address alone.
+		} else if !reValidInstance.MatchString(r.InstanceID) {
 			add("resources", "malformed instance ID: "+r.InstanceID)
 		}
 		if r.Region != "" && !reValidRegion.MatchString(r.Region) {
