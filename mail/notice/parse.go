@@ -25,6 +25,10 @@ type Result struct {
 // forward prefixes (FORMATS.md §2).
 var reSubject = regexp.MustCompile(`(?i)^\s*(?:(?:re|fwd?|aw|wg|tr|sv|vs|antw|rif|r)\s*(?:\[\d+\])?\s*:\s*)*your (?:amazon (?:ec2 )?|aws )abuse report\b`)
 
+// reForwardSubject matches the subject prefixes mail clients add when a
+// person forwards a mail.
+var reForwardSubject = regexp.MustCompile(`(?i)^\s*(?:fwd?|wg|tr|vs|i)\s*:`)
+
 // noticeSenders are the addresses AWS sends customer notices from. The
 // security model decides trust from the configured list; this one only
 // helps tell a notice from other mail.
@@ -62,6 +66,9 @@ func ParseWithLimits(raw []byte, lim Limits) (Result, error) {
 	src, forwarded := outer, false
 	if inner, ok := forwardedNotice(top, outer); ok {
 		src, forwarded = inner, true
+	} else if !isNoticeSender(outer.from) && reForwardSubject.MatchString(outerSubject) {
+		// Pasted into a "Fwd:" mail without a header block: still a forward.
+		forwarded = true
 	}
 	if src.from == shieldSender || outer.from == shieldSender {
 		return Result{Reason: "AWS Shield outbound notice: AWS reporting abuse from another network, not a notice about our resources"}, nil

@@ -58,28 +58,16 @@ var timeForms = []timeForm{
 
 func hasSlash(s string) bool { return strings.IndexByte(s, '/') >= 0 }
 
-// hasISODate reports "dddd-dd-dd" in s.
-func hasISODate(s string) bool {
-	for i := strings.IndexByte(s, '-'); i >= 0 && i+6 <= len(s); {
-		if i >= 4 && isDigit(s[i-1]) && isDigit(s[i-4]) && isDigit(s[i+1]) && isDigit(s[i+2]) && s[i+3] == '-' {
-			return true
-		}
-		j := strings.IndexByte(s[i+1:], '-')
-		if j < 0 {
-			break
-		}
-		i += j + 1
-	}
-	return false
-}
+// hasISODate reports "dddd-dd-dd" in s, hasSlashDate "dddd/dd/dd".
+func hasISODate(s string) bool   { return hasNumericDate(s, '-') }
+func hasSlashDate(s string) bool { return hasNumericDate(s, '/') }
 
-// hasSlashDate reports "dddd/dd/dd" in s.
-func hasSlashDate(s string) bool {
-	for i := strings.IndexByte(s, '/'); i >= 0 && i+6 <= len(s); {
-		if i >= 4 && isDigit(s[i-1]) && isDigit(s[i-4]) && isDigit(s[i+1]) && isDigit(s[i+2]) && s[i+3] == '/' {
+func hasNumericDate(s string, sep byte) bool {
+	for i := strings.IndexByte(s, sep); i >= 0 && i+6 <= len(s); {
+		if i >= 4 && isDigit(s[i-1]) && isDigit(s[i-4]) && isDigit(s[i+1]) && isDigit(s[i+2]) && s[i+3] == sep {
 			return true
 		}
-		j := strings.IndexByte(s[i+1:], '/')
+		j := strings.IndexByte(s[i+1:], sep)
 		if j < 0 {
 			break
 		}
