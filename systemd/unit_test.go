@@ -1,0 +1,47 @@
+// Package systemd holds the service unit; this test keeps its sandbox as
+// tight as the README says.
+package systemd
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestExposure runs systemd's own offline analysis on the unit: the
+// exposure must stay at or below 1.5, the issue's ceiling.
+func TestExposure(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze is not installed; the exposure cannot be measured here")
+	}
+	out, err := exec.Command("systemd-analyze", "security", "--offline=true", "abuse-responder.service").CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for abuse-responder.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	if score > 1.5 {
+		t.Errorf("exposure %.1f, want at most 1.5", score)
+	}
+	t.Logf("exposure %.1f", score)
+}
+
+func TestUnitContract(t *testing.T) {
+	out, err := os.ReadFile("abuse-responder.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(out)
+	for _, want := range []string{"Type=notify", "RestartPreventExitStatus=2", "StateDirectory=abuse-responder",
+		"LoadCredential=imap-password:", "LoadCredential=smtp-password:", "WatchdogSec=", "ExecStart=/usr/local/bin/abuse-responder run"} {
+		if !strings.Contains(unit, want) {
+			t.Errorf("unit lacks %q", want)
+		}
+	}
+}
