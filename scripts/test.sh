@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v go >/dev/null || { echo "go is not installed: see README (Go 1.26)"; exit 1; }
+command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)  # mail: IMAP integration tests
 # Packages later integration tests use (Dovecot, nftables) are added here as
 # those tests land; today every test runs on Go alone.
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then

@@ -1,0 +1,312 @@
+package mail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// imapCursor is the watcher's position in the mailbox, as kept in the
+// CursorStore: every UID up to last under this validity is handled.
+type imapCursor struct {
+	validity, last uint32
+}
+
+// imapPass carries one connection's state through the catch-up rounds. It is
+// used only on Run's goroutine.
+type imapPass struct {
+	w    *Watcher
+	c    *imapclient.Client
+	caps imap.CapSet
+	sel  *imap.SelectData
+	cur  imapCursor
+}
+
+// catchUp delivers everything above the cursor, or rescans the whole mailbox
+// when the server's UIDVALIDITY is not the stored one (first run, or the
+// mailbox was rebuilt and old UIDs mean nothing any more).
+func (p *imapPass) catchUp(ctx context.Context) error {
+	if p.cur.validity != p.sel.UIDValidity {
+		return p.rescan(ctx)
+	}
+	// "UID n:*" always matches the highest UID even when it is below n.
+	crit := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(p.cur.last + 1), Stop: 0}}}}
+	uids, err := p.search(crit)
+	if err != nil {
+		return err
+	}
+	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) <= p.cur.last })
+	return p.deliverAll(ctx, uids, true)
+}
+
+// rescan handles a mailbox whose UIDs cannot be trusted against the cursor.
+// What is still unhandled is decided by state on the server: with a processed
+// mailbox, whatever is still in the watched one; without, whatever lacks
+// \Seen. Messages delivered before are delivered again only if they look
+// unhandled, and the store dedups those. The new validity is stored last, so
+// an interrupted rescan simply runs again.
+func (p *imapPass) rescan(ctx context.Context) error {
+	log := p.w.log.With("uidvalidity", p.sel.UIDValidity)
+	if p.cur.validity == 0 {
+		log.Info("imap: no cursor for this mailbox yet; scanning it")
+	} else {
+		log.Warn("imap: UIDVALIDITY changed; rescanning the mailbox", "old_uidvalidity", p.cur.validity)
+	}
+	// Everything that exists now is covered by this rescan; mail arriving
+	// later gets a higher UID and is found by the next catch-up.
+	baseline := uint32(p.sel.UIDNext)
+	if baseline > 0 {
+		baseline--
+	} else {
+		all, err := p.search(&imap.SearchCriteria{})
+		if err != nil {
+			return err
+		}
+		if len(all) > 0 {
+			baseline = uint32(all[len(all)-1])
+		}
+	}
+	crit := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
+	if p.w.cfg.ProcessedMailbox == "" {
+		crit.NotFlag = append(crit.NotFlag, imap.FlagSeen)
+	}
+	uids, err := p.search(crit)
+	if err != nil {
+		return err
+	}
+	if err := p.deliverAll(ctx, uids, false); err != nil {
+		return err
+	}
+	last := baseline
+	if n := len(uids); n > 0 && uint32(uids[n-1]) > last {
+		last = uint32(uids[n-1])
+	}
+	if err := p.setCursor(ctx, imapCursor{validity: p.sel.UIDValidity, last: last}); err != nil {
+		return err
+	}
+	log.Info("imap: rescan done", "unhandled", len(uids), "last_uid", last)
+	return nil
+}
+
+// search runs UID SEARCH and returns the UIDs in ascending order.
+func (p *imapPass) search(crit *imap.SearchCriteria) ([]imap.UID, error) {
+	guard := time.AfterFunc(imapCommandTimeout, func() { p.c.Close() })
+	defer guard.Stop()
+	data, err := p.c.UIDSearch(crit, nil).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("uid search in %q: %w", p.w.cfg.Mailbox, err)
+	}
+	set, _ := data.All.(imap.UIDSet)
+	uids, ok := set.Nums()
+	if !ok {
+		return nil, fmt.Errorf("uid search in %q: server returned an open range %v", p.w.cfg.Mailbox, set)
+	}
+	slices.Sort(uids)
+	return uids, nil
+}
+
+// deliverAll works through uids in batches of BatchSize, so a backlog of
+// thousands never sits in memory. After each batch the delivered mail is
+// marked handled and, when advance is set, the cursor moves past the longest
+// run of handled UIDs. The first error stops it: nothing behind a message
+// that failed is skipped.
+func (p *imapPass) deliverAll(ctx context.Context, uids []imap.UID, advance bool) error {
+	for len(uids) > 0 {
+		batch := uids[:min(len(uids), p.w.cfg.BatchSize)]
+		uids = uids[len(batch):]
+		handled, complete, err := p.fetchAndDeliver(ctx, batch)
+		if len(handled) > 0 {
+			if merr := p.markHandled(handled); merr != nil {
+				return errors.Join(err, merr)
+			}
+		}
+		if advance {
+			if last := imapDonePrefix(batch, handled, complete); last > p.cur.last {
+				if cerr := p.setCursor(ctx, imapCursor{validity: p.cur.validity, last: last}); cerr != nil {
+					return errors.Join(err, cerr)
+				}
+			}
+		}
+		p.w.log.Info("imap: batch", "uids", len(batch), "delivered", len(handled),
+			"first_uid", uint32(batch[0]), "last_uid", uint32(batch[len(batch)-1]))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// imapDonePrefix returns the highest UID of batch (ascending) below which
+// everything is handled. A batch fetched completely is done as a whole: the
+// UIDs the server did not return were expunged by someone else meanwhile.
+func imapDonePrefix(batch, handled []imap.UID, complete bool) uint32 {
+	if complete {
+		return uint32(batch[len(batch)-1])
+	}
+	var last uint32
+	for _, u := range batch {
+		if !slices.Contains(handled, u) {
+			break
+		}
+		last = uint32(u)
+	}
+	return last
+}
+
+// fetchAndDeliver streams one batch with BODY.PEEK[] (reading must not set
+// \Seen: that is our "handled" mark) and hands each message to deliver as it
+// arrives, one in memory at a time. It stops at the first failure; complete
+// reports whether the whole FETCH went through.
+func (p *imapPass) fetchAndDeliver(ctx context.Context, batch []imap.UID) (handled []imap.UID, complete bool, err error) {
+	body := &imap.FetchItemBodySection{Peek: true}
+	fetch := p.c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{
+		UID: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{body},
+	})
+	// The watchdog runs only while we wait on the server, not during deliver.
+	guard := time.AfterFunc(imapCommandTimeout, func() { p.c.Close() })
+	defer guard.Stop()
+	defer func() {
+		if !complete {
+			guard.Reset(imapCommandTimeout)
+			fetch.Close() // drain the rest; the error that stopped us is the one to report
+		}
+	}()
+	for {
+		guard.Reset(imapCommandTimeout)
+		msg := fetch.Next()
+		if msg == nil {
+			break
+		}
+		in, err := imapReadMessage(msg)
+		guard.Stop()
+		if err != nil {
+			return handled, false, fmt.Errorf("uid fetch in %q: %w", p.w.cfg.Mailbox, err)
+		}
+		if !slices.Contains(batch, imap.UID(in.UID)) {
+			continue // not ours to judge: only what we asked for is delivered
+		}
+		in.Mailbox, in.UIDValidity = p.w.cfg.Mailbox, p.sel.UIDValidity
+		if err := p.w.deliver(ctx, in); err != nil {
+			return handled, false, fmt.Errorf("deliver uid %d of %q: %w", in.UID, p.w.cfg.Mailbox, err)
+		}
+		handled = append(handled, imap.UID(in.UID))
+	}
+	guard.Reset(imapCommandTimeout)
+	if err := fetch.Close(); err != nil {
+		return handled, false, fmt.Errorf("uid fetch in %q: %w", p.w.cfg.Mailbox, err)
+	}
+	return handled, true, nil
+}
+
+// imapReadMessage collects one FETCH response; the body literal must be read
+// before the next item, as go-imap streams it off the socket.
+func imapReadMessage(msg *imapclient.FetchMessageData) (Incoming, error) {
+	var in Incoming
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			in.UID = uint32(it.UID)
+		case imapclient.FetchItemDataInternalDate:
+			in.InternalDate = it.Time
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil {
+				continue
+			}
+			raw, err := io.ReadAll(it.Literal)
+			if err != nil {
+				return in, fmt.Errorf("read body of message %d: %w", msg.SeqNum, err)
+			}
+			in.Raw = raw
+		}
+	}
+	if in.UID == 0 {
+		return in, fmt.Errorf("message %d: server sent no UID", msg.SeqNum)
+	}
+	if in.Raw == nil {
+		return in, fmt.Errorf("uid %d: server sent no body", in.UID)
+	}
+	return in, nil
+}
+
+// setCursor writes the position through to the store, then keeps it.
+func (p *imapPass) setCursor(ctx context.Context, cur imapCursor) error {
+	if err := p.w.cursors.SetCursor(ctx, p.w.cfg.Mailbox, cur.validity, cur.last); err != nil {
+		return fmt.Errorf("store cursor %d:%d of %q: %w", cur.validity, cur.last, p.w.cfg.Mailbox, err)
+	}
+	p.cur = cur
+	return nil
+}
+
+// markHandled records on the server that uids were delivered: moved to the
+// processed mailbox, or flagged \Seen when there is none. This mark is what a
+// UIDVALIDITY rescan trusts, so it is set only after deliver succeeded.
+func (p *imapPass) markHandled(uids []imap.UID) error {
+	guard := time.AfterFunc(imapCommandTimeout, func() { p.c.Close() })
+	defer guard.Stop()
+	set := imap.UIDSetNum(uids...)
+	dest := p.w.cfg.ProcessedMailbox
+	if dest == "" {
+		err := p.c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+		if err != nil {
+			return fmt.Errorf("flag %v \\Seen in %q: %w", set, p.w.cfg.Mailbox, err)
+		}
+		return nil
+	}
+	err := imapRetryCreate(p.c, dest, func() error {
+		if p.caps.Has(imap.CapMove) {
+			_, err := p.c.Move(set, dest).Wait()
+			return err
+		}
+		// Not go-imap's Move fallback: it pipelines COPY, STORE \Deleted and
+		// EXPUNGE without waiting, so a COPY refused with TRYCREATE would still
+		// expunge the originals. Copy first, and only on success mark them.
+		_, err := p.c.Copy(set, dest).Wait()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("move %v from %q to %q: %w", set, p.w.cfg.Mailbox, dest, err)
+	}
+	if p.caps.Has(imap.CapMove) {
+		return nil
+	}
+	return p.expungeCopied(set, dest)
+}
+
+// expungeCopied removes messages already copied to dest from the watched
+// mailbox. Without UIDPLUS there is no way to expunge only these (a plain
+// EXPUNGE would take anything a person marked \Deleted with them), so they stay
+// flagged \Deleted \Seen for the user's own client to expunge; a rescan skips
+// \Deleted mail.
+func (p *imapPass) expungeCopied(set imap.UIDSet, dest string) error {
+	flags := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted, imap.FlagSeen}}
+	if err := p.c.Store(set, flags, nil).Close(); err != nil {
+		return fmt.Errorf("flag %v \\Deleted in %q after copy to %q: %w", set, p.w.cfg.Mailbox, dest, err)
+	}
+	if !p.caps.Has(imap.CapUIDPlus) {
+		return nil
+	}
+	if err := p.c.UIDExpunge(set).Close(); err != nil {
+		return fmt.Errorf("uid expunge %v in %q after copy to %q: %w", set, p.w.cfg.Mailbox, dest, err)
+	}
+	return nil
+}
+
+// imapRetryCreate runs op, and if the server answers TRYCREATE (the target
+// mailbox does not exist yet), creates mailbox and runs op once more. Creating
+// on demand spares the operator a manual step for "Abuse/Done" or "Sent".
+func imapRetryCreate(c *imapclient.Client, mailbox string, op func() error) error {
+	err := op()
+	if !imapHasCode(err, imap.ResponseCodeTryCreate) {
+		return err
+	}
+	if cerr := c.Create(mailbox, nil).Wait(); cerr != nil && !imapHasCode(cerr, imap.ResponseCodeAlreadyExists) {
+		return fmt.Errorf("create %q: %w (after: %w)", mailbox, cerr, err)
+	}
+	return op()
+}
