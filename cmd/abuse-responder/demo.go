@@ -1,10 +1,27 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
 	_ "embed"
 	"fmt"
+	"io"
+	"log/slog"
+	netmail "net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
-	"github.com/abuse-responder/abuse-responder/mail/notice"
+	gomail "github.com/emersion/go-message/mail"
+
+	"github.com/abuse-responder/abuse-responder/daemon"
+	"github.com/abuse-responder/abuse-responder/internal/embedded"
+	"github.com/abuse-responder/abuse-responder/mail"
+	"github.com/abuse-responder/abuse-responder/mail/approval"
+	"github.com/abuse-responder/abuse-responder/store"
 )
 
 // demoNotice is a port-scanning notice in AWS's current template, with
@@ -13,33 +30,204 @@ import (
 //go:embed demodata/notice.eml
 var demoNotice []byte
 
-// cmdDemo runs the pipeline on embedded data, with no accounts. Today that
-// pipeline is the parser and validation; each later stage joins the demo
-// as it is built, and the demo says what it does not do yet.
+const (
+	demoMX       = "mx.demo.example"
+	demoMailbox  = "abuse@demo.example"
+	demoApprover = "alice@demo.example"
+)
+
+// cmdDemo runs the whole mail loop in one process on embedded servers:
+// go-imap's in-memory IMAP server, an SMTP listener that prints what it
+// receives, a built-in notice, and a simulated approver who replies
+// "confirm". The daemon, watcher, store and mail code are the real ones.
 func cmdDemo(e *env, args []string) int {
-	fs := newFlagSet(e, "demo", "",
-		"Run the pipeline on a built-in AWS notice, with no accounts or servers needed.")
+	fs := newFlagSet(e, "demo", "[--verbose]",
+		"Run the whole loop on embedded servers with a built-in AWS notice: no accounts needed.\n"+
+			"It prints the summary the admins get and the reply AWS gets, then exits.")
+	verbose := fs.Bool("verbose", false, "print the daemon's log")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	res, err := notice.Parse(demoNotice)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "demo: parse the built-in notice: %v\n", err)
+	if err := runDemo(e, *verbose); err != nil {
+		fmt.Fprintf(e.stderr, "demo: %v\n", err)
 		return exitRuntime
 	}
-	fmt.Fprintln(e.stdout, "== 1. A notice arrives (built-in sample). The parser reads:")
-	out := notice.NewOutput("built-in notice", res)
-	if err := out.WriteText(e.stdout); err != nil {
-		return exitRuntime
-	}
-	fmt.Fprintln(e.stdout, "\n== 2. Validation")
-	if len(out.Problems) == 0 {
-		fmt.Fprintln(e.stdout, "  no problems: a case would open under", res.Notice.CaseID)
-	}
-	for _, p := range out.Problems {
-		fmt.Fprintf(e.stdout, "  %s: %s\n", p.Field, p.Message)
-	}
-	fmt.Fprintln(e.stdout, "\n== Not built yet: watching IMAP, the summary to the admins, the approver's")
-	fmt.Fprintln(e.stdout, "   \"confirm\", the reply to AWS, analysis and blocking. The demo grows with them.")
 	return exitOK
+}
+
+func runDemo(e *env, verbose bool) error {
+	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
+	defer cancel()
+	say := func(format string, a ...any) { fmt.Fprintf(e.stdout, format+"\n", a...) }
+
+	imapSrv, err := embedded.StartIMAP(demoMailbox, "demo-password", "Processed", "Sent")
+	if err != nil {
+		return fmt.Errorf("start the IMAP server: %w", err)
+	}
+	defer imapSrv.Close()
+	smtpSrv, err := embedded.StartSMTP()
+	if err != nil {
+		return fmt.Errorf("start the SMTP listener: %w", err)
+	}
+	defer smtpSrv.Close()
+	dir, err := os.MkdirTemp("", "abuse-responder-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(ctx, filepath.Join(dir, "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	logOut := io.Discard
+	if verbose {
+		logOut = e.stderr
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
+	key := make([]byte, 32)
+	rand.Read(key)
+	imapCfg := mail.IMAPConfig{Address: imapSrv.Addr, TLS: "none", Username: demoMailbox, Password: "demo-password",
+		Auth: "login", Mailbox: "INBOX", ProcessedMailbox: "Processed", PollInterval: time.Second, IDLE: true}
+	from := &netmail.Address{Name: "Abuse desk", Address: demoMailbox}
+	d, err := daemon.New(daemon.Config{
+		Mode: daemon.ModeReportOnly, Senders: []string{"trustandsafety@support.aws.com", "ec2-abuse@amazon.com"},
+		Accounts: []string{"111122223333"}, RequireAuthenticatedNotice: true, AuthservID: demoMX,
+		Approval: approval.Policy{Approvers: []string{demoApprover}, AuthservID: demoMX, RequireAuth: true,
+			OwnAddresses: []string{demoMailbox}},
+		From: from, SummaryTo: []*netmail.Address{{Name: "Ops", Address: "ops@demo.example"}}, ReplyTo: from,
+		Hostname: "demo.example", TokenTTL: time.Hour, Reminders: []time.Duration{8 * time.Hour, 2 * time.Hour},
+		Contact: "Demo Ops, +1 555 0100", SentMailbox: "Sent", IMAP: imapCfg, Tick: 200 * time.Millisecond,
+	}, st, mail.NewSender(mail.SMTPConfig{Address: smtpSrv.Addr, TLS: "none", Timeout: 10 * time.Second}),
+		approval.NewSigner(key), nil, nil, log)
+	if err != nil {
+		return err
+	}
+	w := mail.NewWatcher(imapCfg, st, d.Deliver, log)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan struct{}, 2)
+	go func() { d.Run(runCtx); done <- struct{}{} }()
+	go func() { w.Run(runCtx); done <- struct{}{} }()
+	defer func() { stop(); <-done; <-done }()
+
+	say("== abuse-responder demo: embedded IMAP server %s, SMTP listener %s, report-only mode", imapSrv.Addr, smtpSrv.Addr)
+	say("\n== 1. AWS's notice arrives in the watched mailbox (built-in sample; our MX's Authentication-Results is simulated)")
+	if err := imapSrv.Deliver(withAuthResults(redate(demoNotice), "dmarc=pass header.from=support.aws.com")); err != nil {
+		return fmt.Errorf("deliver the notice: %w", err)
+	}
+	summary, err := smtpSrv.Wait(ctx)
+	if err != nil {
+		return fmt.Errorf("waiting for the summary: %w", err)
+	}
+	say("\n== 2. The admins get this summary (SMTP to %s):\n", strings.Join(summary.To, ", "))
+	printMail(e.stdout, summary.Raw)
+
+	msgID := headerOf(summary.Raw, "Message-Id")
+	say("\n== 3. SIMULATED APPROVER %s replies \"confirm\" to %s", demoApprover, msgID)
+	if err := imapSrv.Deliver(approverReply(msgID)); err != nil {
+		return fmt.Errorf("deliver the approval: %w", err)
+	}
+	var reply embedded.Mail
+	for !slices.Contains(reply.To, "trustandsafety@support.aws.com") {
+		if reply, err = smtpSrv.Wait(ctx); err != nil {
+			return fmt.Errorf("waiting for the reply to AWS: %w", err)
+		}
+	}
+	say("\n== 4. AWS gets this reply (SMTP to %s), threaded on the notice:\n", strings.Join(reply.To, ", "))
+	printMail(e.stdout, reply.Raw)
+
+	// Wait for the case loop to close the case, then show its record.
+	for ctx.Err() == nil {
+		var state string
+		st.View(ctx, func(tx *store.Tx) error {
+			c, _, err := tx.Case("13051177201-1")
+			state = string(c.State)
+			return err
+		})
+		if state == "closed" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	say("\n== 5. The case record (abuse-responder cases show 13051177201-1):\n")
+	if err := showCase(e, st, "13051177201-1", false); err != nil {
+		return err
+	}
+	say("\n== Not in this demo yet: analysis (EC2, logs) and blocking; they come with their issues.")
+	return nil
+}
+
+// redate gives the built-in notice today's date, so that its 24-hour
+// reply deadline lies ahead as it would for a fresh notice.
+func redate(raw []byte) []byte {
+	lines := strings.SplitAfter(string(raw), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Date: ") {
+			lines[i] = "Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\n"
+			break
+		}
+	}
+	return []byte(strings.Join(lines, ""))
+}
+
+// printMail shows the headers a person looks at and the decoded body.
+func printMail(w io.Writer, raw []byte) {
+	m, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil {
+		w.Write(raw)
+		return
+	}
+	for _, k := range []string{"From", "To", "Subject", "Message-Id", "In-Reply-To", "References", "Auto-Submitted"} {
+		if v := m.Header.Get(k); v != "" {
+			fmt.Fprintf(w, "%s: %s\n", k, v)
+		}
+	}
+	fmt.Fprintln(w)
+	for {
+		p, err := m.NextPart()
+		if err != nil {
+			return
+		}
+		if _, ok := p.Header.(*gomail.InlineHeader); ok {
+			io.Copy(w, p.Body)
+		}
+	}
+}
+
+// withAuthResults prepends the header our own MX would add.
+func withAuthResults(raw []byte, result string) []byte {
+	return append([]byte("Authentication-Results: "+demoMX+"; "+result+"\r\n"), raw...)
+}
+
+func headerOf(raw []byte, key string) string {
+	m, err := netmail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return ""
+	}
+	return m.Header.Get(key)
+}
+
+// approverReply is what Alice's mail client sends when she answers the
+// summary: "confirm", a note, and the quoted summary below.
+func approverReply(summaryID string) []byte {
+	return withAuthResults([]byte(strings.Join([]string{
+		"From: Alice <" + demoApprover + ">",
+		"To: " + demoMailbox,
+		"Subject: Re: [abuse-responder] Case 13051177201-1",
+		"Date: " + time.Now().UTC().Format(time.RFC1123Z),
+		"Message-ID: <approval-1@demo.example>",
+		"In-Reply-To: " + summaryID,
+		"References: " + summaryID,
+		"Content-Type: text/plain; charset=utf-8",
+		"",
+		"confirm",
+		"We found a compromised WordPress plugin that ran the scans; it is removed",
+		"and the instance was rebuilt from a clean image.",
+		"",
+		"On Tue, Alice wrote:",
+		"> (the summary, quoted)",
+		"",
+	}, "\r\n")), "dkim=pass header.d=demo.example; dmarc=pass header.from=demo.example")
 }

@@ -48,8 +48,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "run the pipeline on a built-in notice, no accounts needed", cmdDemo},
+		{"run", "run the daemon (the systemd service)", cmdRun},
 		{"parse", "print what the parser sees in notice mails", cmdParse},
 		{"check-config", "validate the config file and list every problem", cmdCheckConfig},
+		{"cases", "list cases, or show one with its history", cmdCases},
+		{"approve", "confirm a case from the shell", cmdDecide("approve", "confirm")},
+		{"reject", "reject a case from the shell", cmdDecide("reject", "reject")},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -1,0 +1,289 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/mail/approval"
+	"github.com/abuse-responder/abuse-responder/mail/notice"
+	"github.com/abuse-responder/abuse-responder/store"
+)
+
+// caseLoop handles stored mail and deadlines. It is the only goroutine
+// that changes case state.
+func (d *Daemon) caseLoop(ctx context.Context) error {
+	return d.loop(ctx, "cases", d.wakeCases, func(ctx context.Context) error {
+		if err := d.handlePending(ctx); err != nil {
+			return err
+		}
+		return d.checkDeadlines(ctx)
+	})
+}
+
+// handlePending takes every stored mail not yet handled, oldest first.
+func (d *Daemon) handlePending(ctx context.Context) error {
+	for {
+		msgs, err := d.store.PendingMessages(ctx, 50)
+		if err != nil {
+			return fmt.Errorf("pending messages: %w", err)
+		}
+		if len(msgs) == 0 {
+			return nil
+		}
+		for _, m := range msgs {
+			if err := d.crashPoint("before-handle"); err != nil {
+				return err
+			}
+			if err := d.handleMessage(ctx, m); err != nil {
+				return err
+			}
+			if err := d.crashPoint("after-handle"); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// handleMessage decides what one stored mail is: an approval, a notice,
+// or neither, and records the outcome with the message in one transaction.
+func (d *Daemon) handleMessage(ctx context.Context, m store.Message) error {
+	log := d.log.With("message", m.ID, "message_id", m.MessageID)
+	dec, err := approval.Evaluate(m.Raw, d.cfg.Approval, d.signer, d.now())
+	switch {
+	case err == nil:
+		return d.handleApproval(ctx, m, dec, log)
+	case errors.Is(err, approval.ErrOwnMail), errors.Is(err, approval.ErrDeliveryReport):
+		// Our own mail looped back, or a bounce of it: never a notice and
+		// never an approval, or one summary could breed another.
+		log.Info("machine mail kept and ignored", "reason", err.Error())
+		return d.store.SetMessageStatus(ctx, m.ID, store.StatusIgnored, "", err.Error())
+	case errors.Is(err, approval.ErrAutoReply):
+		// An auto-reply approves nothing, but AWS's own notices may carry
+		// Auto-Submitted or Precedence headers: read it as a notice.
+	case !errors.Is(err, approval.ErrNotApproval):
+		// It answers one of our summaries but may not approve: say why,
+		// and never act on it.
+		log.Warn("refused an approval", "reason", err.Error())
+		d.metrics.approvalsRefused.Inc()
+		return d.store.SetMessageStatus(ctx, m.ID, store.StatusIgnored, "", "refused approval: "+err.Error())
+	}
+
+	res, perr := notice.Parse(m.Raw)
+	if perr != nil {
+		// Unreadable mail is kept in the store and shown to the admins.
+		d.metrics.parseFailures.Inc()
+		log.Warn("unreadable mail kept for the admins", "err", perr)
+		return d.alertUnreadable(ctx, m, perr.Error())
+	}
+	if !res.IsNotice {
+		log.Info("not an abuse notice; kept and ignored", "reason", res.Reason)
+		return d.store.SetMessageStatus(ctx, m.ID, store.StatusIgnored, "", res.Reason)
+	}
+	d.metrics.notices.Inc()
+	return d.handleNotice(ctx, m, res.Notice, log)
+}
+
+// problemsOf lists why a notice must not be acted on automatically:
+// validation problems and the security model's checks.
+func (d *Daemon) problemsOf(m store.Message, n *abuse.Notice) (validation, security []string) {
+	for _, p := range notice.Validate(n) {
+		validation = append(validation, p.Field+": "+p.Message)
+	}
+	if !slices.Contains(d.cfg.Senders, n.Sender) {
+		security = append(security, fmt.Sprintf("sender %s is not in notices.senders", n.Sender))
+	}
+	if n.AccountID == "" || !slices.Contains(d.cfg.Accounts, n.AccountID) {
+		security = append(security, fmt.Sprintf("account %q is not in notices.accounts", n.AccountID))
+	}
+	if d.cfg.RequireAuthenticatedNotice {
+		h, err := readHeader(m.Raw)
+		if err != nil {
+			security = append(security, "unreadable header: "+err.Error())
+		} else if ok, why := approval.Authenticated(mailHeader(h), d.cfg.AuthservID); !ok {
+			security = append(security, "sender not authenticated: "+why)
+		}
+	}
+	return validation, security
+}
+
+// handleNotice opens a case, or adds a follow-up to its case.
+func (d *Daemon) handleNotice(ctx context.Context, m store.Message, n *abuse.Notice, log *slog.Logger) error {
+	validation, security := d.problemsOf(m, n)
+	if n.CaseID == "" {
+		// Without a case ID there is nothing to answer; the admins decide.
+		return d.alertUnreadable(ctx, m, "notice without a case ID: "+strings.Join(validation, "; "))
+	}
+	log = log.With("case", n.CaseID)
+	// Analysis may call AWS: run it before the write transaction, which
+	// holds the store's only writer.
+	var exists bool
+	if err := d.store.View(ctx, func(tx *store.Tx) error {
+		_, ok, err := tx.Case(n.CaseID)
+		exists = ok
+		return err
+	}); err != nil {
+		return err
+	}
+	var findings []string
+	if !exists {
+		findings = d.analyze(ctx, store.Case{ID: n.CaseID, AccountID: n.AccountID, Type: n.Type, Notice: *n}, log)
+	}
+	return d.store.Update(ctx, func(tx *store.Tx) error {
+		c, exists, err := tx.Case(n.CaseID)
+		if err != nil {
+			return err
+		}
+		if exists {
+			return d.followUp(tx, c, m, n, security, log)
+		}
+		return d.openCase(tx, m, n, findings, validation, security, log)
+	})
+}
+
+// openCase creates the case and queues its summary in the same
+// transaction: a crash leaves either both or neither.
+func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, findings, validation, security []string, log *slog.Logger) error {
+	c := store.Case{
+		ID: n.CaseID, State: abuse.StateReceived, AccountID: n.AccountID, Type: n.Type,
+		Activity: n.ReportedActivity, Notice: *n, NoticeMessageID: n.MessageID,
+		Urgent: n.Stage == abuse.StageFinal || len(n.AWSActions) > 0,
+	}
+	if n.ReplyBy != nil {
+		c.ReplyBy = *n.ReplyBy
+	}
+	if err := tx.CreateCase(c, "notice "+n.MessageID); err != nil {
+		return err
+	}
+	if err := tx.AddNotice(c.ID, m.ID, *n); err != nil {
+		return err
+	}
+	if err := tx.Transition(c.ID, abuse.StateParsed, "notice parsed"); err != nil {
+		return err
+	}
+	if err := tx.Transition(c.ID, abuse.StateAnalyzed, analysisReason(d.analyzer)); err != nil {
+		return err
+	}
+	problems := append(validation, security...)
+	next, reason := abuse.StateAwaitingApproval, "report-only: summary sent, waiting for confirm"
+	if len(problems) > 0 {
+		next, reason = abuse.StateNeedsHuman, strings.Join(problems, "; ")
+	}
+	draft, err := d.draftReply(c, findings, "")
+	if err != nil {
+		return err
+	}
+	c.PlanHash = planHash(c.ID, draft)
+	if err := tx.SaveCase(c); err != nil {
+		return err
+	}
+	if err := tx.Transition(c.ID, next, reason); err != nil {
+		return err
+	}
+	kind := "summary"
+	if c.Urgent {
+		kind = "urgent"
+	}
+	if err := d.queueSummary(tx, c, kind, c.ID+":summary", findings, draft, problems, next); err != nil {
+		return err
+	}
+	if err := tx.SetMessageStatus(m.ID, store.StatusHandled, c.ID, "opened the case"); err != nil {
+		return err
+	}
+	d.observeLatency(m.ID)
+	log.Info("case opened", "state", next, "problems", len(problems))
+	return nil
+}
+
+// followUp links a reminder, final notice or additional report to its
+// case; a final notice or an AWS-applied block escalates it.
+func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.Notice, security []string, log *slog.Logger) error {
+	if err := tx.AddNotice(c.ID, m.ID, *n); err != nil {
+		return err
+	}
+	note := "follow-up: " + string(n.Stage)
+	escalate := (n.Stage == abuse.StageFinal || len(n.AWSActions) > 0) && !c.State.Final()
+	if escalate && len(security) == 0 {
+		c.Urgent = true
+		if err := tx.SaveCase(c); err != nil {
+			return err
+		}
+		draft, err := d.draftReply(c, nil, c.AdminNote)
+		if err != nil {
+			return err
+		}
+		var problems []string
+		if c.State == abuse.StateNeedsHuman {
+			problems = []string{"the case needs a human: see the first summary"}
+		}
+		key := fmt.Sprintf("%s:urgent:%d", c.ID, m.ID)
+		if err := d.queueSummary(tx, c, "urgent", key, nil, draft, problems, c.State); err != nil {
+			return err
+		}
+		note = "escalated: " + string(n.Stage)
+	}
+	if len(security) > 0 {
+		note += " (not authenticated as AWS: " + strings.Join(security, "; ") + ")"
+	}
+	log.Info("follow-up joined its case", "stage", n.Stage, "escalated", escalate)
+	return tx.SetMessageStatus(m.ID, store.StatusHandled, c.ID, note)
+}
+
+func (d *Daemon) analyze(ctx context.Context, c store.Case, log *slog.Logger) []string {
+	if d.analyzer == nil {
+		return nil
+	}
+	f, err := d.analyzer.Analyze(ctx, c)
+	if err != nil {
+		log.Warn("analysis failed; the summary says so", "err", err)
+		return []string{"analysis failed: " + err.Error()}
+	}
+	return f
+}
+
+func analysisReason(a Analyzer) string {
+	if a == nil {
+		return "no analysis configured (the analysis stage is not built yet)"
+	}
+	return "analysis done"
+}
+
+// planHash binds an approval to exactly what would be sent: a changed
+// draft needs a new confirm.
+func planHash(caseID, draft string) string {
+	sum := sha256.Sum256([]byte(caseID + "\x00" + draft))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (d *Daemon) observeLatency(id int64) {
+	d.mu.Lock()
+	t, ok := d.received[id]
+	delete(d.received, id)
+	d.mu.Unlock()
+	if ok {
+		d.metrics.noticeToSummary.Observe(d.now().Sub(t).Seconds())
+	}
+}
+
+// messageIDOf reads the Message-ID header, for the store's dedup.
+func messageIDOf(raw []byte) string {
+	h, err := readHeader(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(h.Get("Message-Id"))
+}
+
+func readHeader(raw []byte) (textproto.Header, error) {
+	return textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+}

@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	gomail "github.com/emersion/go-message/mail"
+
+	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/store"
+)
+
+const (
+	noticeAuth   = "dmarc=pass header.from=support.aws.com"
+	approverAuth = "dkim=pass header.d=example.com; dmarc=pass header.from=example.com"
+)
+
+// approve waits for the first summary, answers it with "confirm" and a
+// note, and returns the summary's Message-ID.
+func (h *harness) approve() string {
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	id := messageID(h.t, h.sentTo("ops@example.com")[0].Raw)
+	if err := h.imap.Deliver(approvalMail(testApprover, id, "Confirm.\r\nThe scanner was removed.\r\n\r\n-- \r\nAlice", approverAuth)); err != nil {
+		h.t.Fatal(err)
+	}
+	return id
+}
+
+func (h *harness) waitClosed() {
+	h.waitFor("the reply to AWS", func() bool { return len(h.sentTo(awsAddr)) >= 1 })
+	h.waitFor("the case to close", func() bool { return h.caseState(testCase) == abuse.StateClosed })
+}
+
+// checkOnce asserts exactly one summary and one reply, and the reply's
+// threading.
+func (h *harness) checkOnce() {
+	h.t.Helper()
+	if n := len(h.sentTo("ops@example.com")); n != 1 {
+		h.t.Errorf("%d summaries sent, want 1", n)
+	}
+	replies := h.sentTo(awsAddr)
+	if len(replies) != 1 {
+		h.t.Fatalf("%d replies to AWS, want exactly 1", len(replies))
+	}
+	m, err := gomail.CreateReader(bytes.NewReader(replies[0].Raw))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	subj, _ := m.Header.Subject()
+	irt, _ := m.Header.MsgIDList("In-Reply-To")
+	if subj != "Re: Your AWS Abuse Report [13051177201-1] [AWS ID 111122223333]" ||
+		len(irt) != 1 || irt[0] != "8f2c1a0e5b7d4c21a9e3f6b0c4d2e1a7@amazon.com" {
+		h.t.Errorf("reply subject %q, In-Reply-To %v: not threaded on the notice", subj, irt)
+	}
+	p, err := m.NextPart()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(p.Body)
+	if !strings.Contains(body.String(), "The scanner was removed.") || strings.Contains(body.String(), "Alice") {
+		h.t.Errorf("reply body lacks the admins' note or keeps the signature:\n%s", body.String())
+	}
+}
+
+func TestNoticeToReply(t *testing.T) {
+	h := newHarness(t)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.approve()
+	h.waitClosed()
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	h.checkOnce()
+	if n, _ := h.imap.Count("INBOX"); n != 0 {
+		t.Errorf("%d mails left in INBOX, want all moved to Processed", n)
+	}
+	if n, _ := h.imap.Count("Sent"); n != 2 {
+		t.Errorf("%d mails in Sent, want the summary and the reply", n)
+	}
+}
+
+// TestRestartAtEveryStep kills the daemon at each step of the loop and
+// starts a new one on the same store: nothing is lost and nothing is sent
+// twice.
+func TestRestartAtEveryStep(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		point    string
+		n        int
+		approval bool // the crash comes after the approval is delivered
+	}{
+		{"after the mail is stored", "before-handle", 1, false},
+		{"after the summary is queued", "after-handle", 1, false},
+		{"after the summary is sent, before it is marked", "before-mark-sent", 1, false},
+		{"after the confirm is stored", "after-handle", 2, true},
+		{"after the reply is sent, before it is marked", "before-mark-sent", 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			r1 := h.start(crashAt(tc.point, tc.n))
+			if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.approval {
+				h.approve()
+			}
+			select {
+			case <-r1.crashed:
+			case err := <-r1.done:
+				t.Fatalf("daemon ended before the crash point: %v", err)
+			}
+			if err := r1.wait(t); !errors.Is(err, errCrash) {
+				t.Fatalf("first run ended with %v, want the simulated crash", err)
+			}
+			r2 := h.start(nil)
+			if !tc.approval {
+				h.approve()
+			}
+			h.waitClosed()
+			if err := r2.wait(t); err != nil {
+				t.Fatalf("second run: %v", err)
+			}
+			h.checkOnce()
+		})
+	}
+}
+
+// TestForgedNotice: a notice that fails authentication, or comes from a
+// lookalike sender, is summarised as needs-human and never answered, even
+// when an approver answers its summary.
+func TestForgedNotice(t *testing.T) {
+	for name, raw := range map[string]func(t *testing.T) []byte{
+		"DMARC fails": func(t *testing.T) []byte { return noticeMail(t, "dmarc=fail header.from=support.aws.com") },
+		"lookalike sender": func(t *testing.T) []byte {
+			return bytes.ReplaceAll(noticeMail(t, "dmarc=pass header.from=support-aws.com"),
+				[]byte("trustandsafety@support.aws.com"), []byte("trustandsafety@support-aws.com"))
+		},
+		"unknown account": func(t *testing.T) []byte {
+			return bytes.ReplaceAll(noticeMail(t, noticeAuth), []byte("111122223333"), []byte("999988887777"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			r := h.start(nil)
+			if err := h.imap.Deliver(raw(t)); err != nil {
+				t.Fatal(err)
+			}
+			h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+			summary := h.sentTo("ops@example.com")[0].Raw
+			if !bytes.Contains(summary, []byte("needs a human")) {
+				t.Errorf("the summary does not say the case needs a human:\n%s", summary)
+			}
+			id := messageID(t, summary)
+			h.imap.Deliver(approvalMail(testApprover, id, "confirm", approverAuth))
+			h.waitFor("the approval to be handled", func() bool { n, _ := h.imap.Count("INBOX"); return n == 0 })
+			if err := r.wait(t); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.caseState(testCase); got != abuse.StateNeedsHuman {
+				t.Errorf("case state %s, want needs-human", got)
+			}
+			if n := len(h.sentTo(awsAddr)) + len(h.sentTo("trustandsafety@support-aws.com")); n != 0 {
+				t.Errorf("%d replies went out for a forged notice", n)
+			}
+		})
+	}
+}
+
+// TestSMTPOutage: the SMTP server refuses with 451 for a while; the
+// summary goes out once it is back, exactly once.
+func TestSMTPOutage(t *testing.T) {
+	h := newHarness(t)
+	h.smtp.FailWith(451)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("two failed attempts", func() bool { return h.attempts(testCase+":summary") >= 2 })
+	h.smtp.FailWith(0)
+	h.approve()
+	h.waitClosed()
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	h.checkOnce()
+}
+
+// TestReplyRefused: a 5xx for the reply hands the case to a human.
+func TestReplyRefused(t *testing.T) {
+	h := newHarness(t)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	h.smtp.FailWith(550)
+	h.approve()
+	h.waitFor("needs-human", func() bool { return h.caseState(testCase) == abuse.StateNeedsHuman })
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestApprovalReplay: a second confirm, or one replayed, sends nothing more.
+func TestApprovalReplay(t *testing.T) {
+	h := newHarness(t)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	id := h.approve()
+	h.waitClosed()
+	h.imap.Deliver(approvalMail("bob@example.com", id, "confirm", approverAuth))
+	h.imap.Deliver(approvalMail(testApprover, id, "confirm\r\nagain", approverAuth))
+	h.waitFor("the replays to be handled", func() bool { n, _ := h.imap.Count("INBOX"); return n == 0 })
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	h.checkOnce()
+}
+
+func (h *harness) attempts(key string) int {
+	st, err := store.Open(context.Background(), h.dbPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := st.OutMail(context.Background(), key)
+	if err != nil {
+		return 0
+	}
+	return m.Attempts
+}
+
+// TestMachineMail: a notice that carries Auto-Submitted is still a notice
+// (AWS's mail is automated), while a bounce of our own summary is kept
+// and ignored, never read as a notice or an approval.
+func TestMachineMail(t *testing.T) {
+	h := newHarness(t)
+	r := h.start(nil)
+	auto := append([]byte("Auto-Submitted: auto-generated\r\nPrecedence: bulk\r\n"), noticeMail(t, noticeAuth)...)
+	if err := h.imap.Deliver(auto); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	summary := h.sentTo("ops@example.com")[0].Raw
+	bounce := []byte("From: MAILER-DAEMON@example.com\r\nTo: " + testMailbox + "\r\nSubject: Undelivered Mail\r\n" +
+		"Message-ID: <bounce-1@example.com>\r\nContent-Type: text/plain\r\n\r\nThe mail below could not be delivered.\r\n\r\n" +
+		string(summary))
+	if err := h.imap.Deliver(bounce); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the bounce to be handled", func() bool { n, _ := h.imap.Count("INBOX"); return n == 0 })
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.caseState(testCase); got != abuse.StateAwaitingApproval {
+		t.Errorf("case state %s, want awaiting-approval", got)
+	}
+	if n := len(h.sentTo("ops@example.com")); n != 1 {
+		t.Errorf("%d summaries, want 1: the bounce made mail", n)
+	}
+}

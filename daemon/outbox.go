@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/abuse-responder/abuse-responder/mail"
+	"github.com/abuse-responder/abuse-responder/store"
+)
+
+// outboxLoop sends queued mail. Each mail was composed, with its final
+// Message-ID, before it was queued; here it is only sent and marked.
+func (d *Daemon) outboxLoop(ctx context.Context) error {
+	return d.loop(ctx, "outbox", d.wakeOutbox, d.sendDue)
+}
+
+func (d *Daemon) sendDue(ctx context.Context) error {
+	due, err := d.store.DueMail(ctx, d.now(), 20)
+	if err != nil {
+		return fmt.Errorf("due mail: %w", err)
+	}
+	sentReply := false
+	for _, m := range due {
+		if err := d.sendOne(ctx, m); err != nil {
+			return err
+		}
+		sentReply = sentReply || m.Kind == "reply"
+	}
+	if sentReply {
+		wake(d.wakeCases) // the case loop closes replied cases
+	}
+	return nil
+}
+
+// sendOne sends one queued mail and copies it to the Sent folder. A mail
+// that was attempted before (the daemon may have died after the SMTP server
+// took it) is first looked up there, so that a restart does not send it
+// twice. The one window left is between the SMTP server's acceptance and
+// the copy: README.md, "Exactly once".
+func (d *Daemon) sendOne(ctx context.Context, m store.OutMail) error {
+	log := d.log.With("case", m.CaseID, "mail", m.Key, "message_id", m.MessageID)
+	if m.Attempts > 0 && d.cfg.SentMailbox != "" {
+		found, err := mail.HasMessageID(ctx, d.cfg.IMAP, d.cfg.SentMailbox, m.MessageID)
+		if err != nil {
+			log.Warn("cannot check the Sent folder; retrying later rather than risk a second reply", "err", err)
+			return d.store.MarkRetry(ctx, m.Key, "check Sent folder: "+err.Error(), d.now().Add(d.backoff(m.Attempts)))
+		}
+		if found {
+			log.Info("mail found in the Sent folder: it went out before a restart; not sending again")
+			return d.store.MarkSent(ctx, m.Key, d.now())
+		}
+	}
+	// Count the attempt before sending: after a crash the next run knows
+	// this mail may have left.
+	if err := d.store.MarkRetry(ctx, m.Key, "sending", d.now().Add(d.backoff(m.Attempts+1))); err != nil {
+		return err
+	}
+	if err := d.sender.Send(ctx, m.From, m.To, m.Raw); err != nil {
+		if mail.IsPermanent(err) {
+			log.Error("mail refused for good", "err", err)
+			return d.store.MarkFailed(ctx, m.Key, err.Error())
+		}
+		log.Warn("mail not sent; will retry", "err", err, "attempt", m.Attempts+1)
+		return d.store.MarkRetry(ctx, m.Key, err.Error(), d.now().Add(d.backoff(m.Attempts+1)))
+	}
+	if err := d.crashPoint("after-smtp-send"); err != nil {
+		return err
+	}
+	if d.cfg.SentMailbox != "" {
+		if err := mail.AppendSent(ctx, d.cfg.IMAP, d.cfg.SentMailbox, m.Raw); err != nil {
+			log.Warn("mail sent but not copied to the Sent folder", "err", err)
+		}
+	}
+	if err := d.crashPoint("before-mark-sent"); err != nil {
+		return err
+	}
+	log.Info("mail sent", "kind", m.Kind)
+	d.metrics.mailSent.WithLabelValues(m.Kind).Inc()
+	return d.store.MarkSent(ctx, m.Key, d.now())
+}
+
+// backoff grows from RetryBase to RetryMax, with jitter so that many
+// queued mails do not retry in step.
+func (d *Daemon) backoff(attempt int) time.Duration {
+	b := d.cfg.RetryBase
+	for i := 1; i < attempt && b < d.cfg.RetryMax; i++ {
+		b *= 2
+	}
+	b = min(b, d.cfg.RetryMax)
+	return b/2 + rand.N(b/2+1)
+}
