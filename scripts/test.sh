@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v go >/dev/null || { echo "go is not installed: see README (Go 1.26)"; exit 1; }
 command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)  # mail: IMAP integration tests
-# Packages later integration tests use (Dovecot, nftables) are added here as
-# those tests land; today every test runs on Go alone.
+# Tests that need a package skip with the reason when it is missing and
+# this script cannot install it (not root); CI runs as root and runs them all.
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   apt-get install -y --no-install-recommends "${need_apt[@]}"
