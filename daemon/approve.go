@@ -109,7 +109,6 @@ func (d *Daemon) queueReply(tx *store.Tx, c store.Case) error {
 		MessageID: msgID, From: d.cfg.From.Address, To: []string{to}, Raw: raw}); err != nil {
 		return err
 	}
-	wake(d.wakeOutbox)
 	return nil
 }
 

@@ -24,6 +24,9 @@ import (
 // that changes case state.
 func (d *Daemon) caseLoop(ctx context.Context) error {
 	return d.loop(ctx, "cases", d.wakeCases, func(ctx context.Context) error {
+		// Whatever a step queued is committed when it returns: only then
+		// can the outbox loop see it.
+		defer wake(d.wakeOutbox)
 		if err := d.handlePending(ctx); err != nil {
 			return err
 		}
@@ -48,6 +51,7 @@ func (d *Daemon) handlePending(ctx context.Context) error {
 			if err := d.handleMessage(ctx, m); err != nil {
 				return err
 			}
+			wake(d.wakeOutbox)
 			if err := d.crashPoint("after-handle"); err != nil {
 				return err
 			}

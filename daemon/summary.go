@@ -45,9 +45,6 @@ func (d *Daemon) queueSummary(tx *store.Tx, c store.Case, kind, key string, find
 		Key: key, CaseID: c.ID, Kind: kind, MessageID: msgID,
 		From: d.cfg.From.Address, To: addresses(d.cfg.SummaryTo), Raw: raw,
 	})
-	if err == nil {
-		wake(d.wakeOutbox)
-	}
 	return err
 }
 
@@ -140,7 +137,6 @@ func (d *Daemon) alertUnreadable(ctx context.Context, m store.Message, why strin
 			From: d.cfg.From.Address, To: addresses(d.cfg.SummaryTo), Raw: raw}); err != nil {
 			return err
 		}
-		wake(d.wakeOutbox)
 		return tx.SetMessageStatus(m.ID, store.StatusFailed, "", why)
 	})
 }
