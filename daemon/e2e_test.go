@@ -74,10 +74,20 @@ func TestNoticeToReply(t *testing.T) {
 	}
 	h.approve()
 	h.waitClosed()
+	values := h.gather()
 	if err := r.wait(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	h.checkOnce()
+	for metric, want := range map[string]float64{
+		"abuse_responder_notices_total": 1, "abuse_responder_messages_total": 2,
+		"abuse_responder_replies_sent_total": 1, `abuse_responder_cases{state="closed"}`: 1,
+		`abuse_responder_mail_sent_total{kind="reply"}`: 1, "abuse_responder_notice_to_summary_seconds_count": 1,
+	} {
+		if values[metric] != want {
+			t.Errorf("metric %s = %v, want %v", metric, values[metric], want)
+		}
+	}
 	if n, _ := h.imap.Count("INBOX"); n != 0 {
 		t.Errorf("%d mails left in INBOX, want all moved to Processed", n)
 	}
@@ -267,4 +277,34 @@ func TestMachineMail(t *testing.T) {
 	if n := len(h.sentTo("ops@example.com")); n != 1 {
 		t.Errorf("%d summaries, want 1: the bounce made mail", n)
 	}
+}
+
+// gather reads the latest run's metrics as "name{labels}" → value.
+func (h *harness) gather() map[string]float64 {
+	out := map[string]float64{}
+	fams, err := h.metrics.Registry.Gather()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			if len(labels) > 0 {
+				name += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[name] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[name] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				out[name+"_count"] = float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return out
 }

@@ -40,6 +40,8 @@ type harness struct {
 	key    []byte
 	cfg    Config
 
+	metrics *Metrics // of the latest run
+
 	mu       sync.Mutex
 	received []embedded.Mail // everything the SMTP listener took, in order
 	arrived  chan struct{}
@@ -106,8 +108,9 @@ func (h *harness) start(crash func(point string) error) *run {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	h.metrics = NewMetrics(st)
 	d, err := New(h.cfg, st, mail.NewSender(mail.SMTPConfig{Address: h.smtp.Addr, TLS: "none", Timeout: 5 * time.Second}),
-		approval.NewSigner(h.key), nil, nil, log)
+		approval.NewSigner(h.key), nil, h.metrics, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -192,3 +192,19 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestRunInvalidConfig: run refuses a bad config with exit 2, the status
+// the unit's RestartPreventExitStatus stops on.
+func TestRunInvalidConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(path, []byte("[imap]\npoll_interval = \"soon\"\n"), 0o600)
+	code, _, errOut := runCmd(t, "run", "--config", path)
+	if code != 2 || !strings.Contains(errOut, "imap.poll_interval") {
+		t.Errorf("run with a bad config: exit %d, stderr %q; want 2 naming the key", code, errOut)
+	}
+	for _, cmd := range []string{"run", "cases", "approve", "reject"} {
+		if code, _, errOut := runCmd(t, cmd, "--help"); code != 0 || !strings.Contains(errOut, "Usage: abuse-responder "+cmd) {
+			t.Errorf("%s --help: exit %d, output %q", cmd, code, errOut)
+		}
+	}
+}
