@@ -168,15 +168,18 @@ func (d *Daemon) crashPoint(point string) error {
 
 // Run runs the loops until ctx ends or one fails for good.
 func (d *Daemon) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
-	go func() { errs <- d.caseLoop(ctx) }()
-	go func() { errs <- d.outboxLoop(ctx) }()
+	go func() { errs <- d.caseLoop(inner) }()
+	go func() { errs <- d.outboxLoop(inner) }()
 	err := <-errs
 	cancel()
 	<-errs
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if ctx.Err() != nil {
+		// Stopped from outside: an error on the way out (a transaction
+		// cut short by the cancel) is part of stopping, and the store
+		// rolled it back.
 		return nil
 	}
 	return err

@@ -236,17 +236,17 @@ func TestApprovalReplay(t *testing.T) {
 	h.checkOnce()
 }
 
-func (h *harness) attempts(key string) int {
+func (h *harness) attempts(key string) int { return h.outbox(key).Attempts }
+
+// outbox reads one queued mail from the store; zero when absent.
+func (h *harness) outbox(key string) store.OutMail {
 	st, err := store.Open(context.Background(), h.dbPath)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer st.Close()
-	m, err := st.OutMail(context.Background(), key)
-	if err != nil {
-		return 0
-	}
-	return m.Attempts
+	m, _ := st.OutMail(context.Background(), key)
+	return m
 }
 
 // TestMachineMail: a notice that carries Auto-Submitted is still a notice

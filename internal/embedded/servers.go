@@ -68,6 +68,9 @@ func (s *IMAP) client() (*imapclient.Client, error) {
 	return c, nil
 }
 
+// Address is where the server listens.
+func (s *IMAP) Address() string { return s.Addr }
+
 // Deliver appends raw to INBOX, as the MX would.
 func (s *IMAP) Deliver(raw []byte) error {
 	c, err := s.client()
@@ -75,15 +78,7 @@ func (s *IMAP) Deliver(raw []byte) error {
 		return err
 	}
 	defer c.Close()
-	cmd := c.Append("INBOX", int64(len(raw)), nil)
-	if _, err := cmd.Write(raw); err != nil {
-		return err
-	}
-	if err := cmd.Close(); err != nil {
-		return err
-	}
-	_, err = cmd.Wait()
-	return err
+	return appendTo(c, "INBOX", raw)
 }
 
 // Count returns how many messages mailbox holds.
@@ -93,11 +88,7 @@ func (s *IMAP) Count(mailbox string) (int, error) {
 		return 0, err
 	}
 	defer c.Close()
-	st, err := c.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
-	if err != nil {
-		return 0, err
-	}
-	return int(*st.NumMessages), nil
+	return count(c, mailbox)
 }
 
 // SMTP is a listener that accepts every message and hands it to Got.
