@@ -231,7 +231,9 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 			problems = []string{"the case needs a human: see the first summary"}
 		}
 		key := fmt.Sprintf("%s:urgent:%d", c.ID, m.ID)
-		if err := d.queueSummary(tx, c, "urgent", key, nil, draft, problems, c.State); err != nil {
+		shown := c
+		shown.Notice = escalated(c.Notice, *n)
+		if err := d.queueSummary(tx, shown, "urgent", key, nil, draft, problems, c.State); err != nil {
 			return err
 		}
 		note = "escalated: " + string(n.Stage)
@@ -241,6 +243,25 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 	}
 	log.Info("follow-up joined its case", "stage", n.Stage, "escalated", escalate)
 	return tx.SetMessageStatus(m.ID, store.StatusHandled, c.ID, note)
+}
+
+// escalated is what an urgent summary shows: the case's first notice,
+// with the stage, AWS's blocks, and any resources, targets and evidence
+// of the follow-up that escalated it.
+func escalated(first, follow abuse.Notice) abuse.Notice {
+	n := first
+	n.Stage = follow.Stage
+	n.AWSActions = follow.AWSActions
+	if len(follow.Resources) > 0 {
+		n.Resources = follow.Resources
+	}
+	if len(follow.Targets) > 0 {
+		n.Targets = follow.Targets
+	}
+	if follow.Evidence != "" {
+		n.Evidence = follow.Evidence
+	}
+	return n
 }
 
 func (d *Daemon) analyze(ctx context.Context, c store.Case, log *slog.Logger) []string {

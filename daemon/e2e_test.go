@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	gomail "github.com/emersion/go-message/mail"
 
@@ -183,23 +184,92 @@ func TestForgedNotice(t *testing.T) {
 	}
 }
 
-// TestSMTPOutage: the SMTP server refuses with 451 for a while; the
-// summary goes out once it is back, exactly once.
+// TestSMTPOutage: the SMTP server refuses with 451 for a while, before
+// the summary or before the reply; each goes out once it is back, once.
 func TestSMTPOutage(t *testing.T) {
+	for _, phase := range []string{"summary", "reply"} {
+		t.Run(phase, func(t *testing.T) {
+			h := newHarness(t)
+			if phase == "summary" {
+				h.smtp.FailWith(451)
+			}
+			r := h.start(nil)
+			if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+				t.Fatal(err)
+			}
+			if phase == "reply" {
+				h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+				h.smtp.FailWith(451)
+			} else {
+				h.waitFor("two failed attempts", func() bool { return h.attempts(testCase+":summary") >= 2 })
+				h.smtp.FailWith(0)
+			}
+			h.approve()
+			if phase == "reply" {
+				h.waitFor("two failed attempts", func() bool { return h.attempts(testCase+":reply") >= 2 })
+				h.smtp.FailWith(0)
+			}
+			h.waitClosed()
+			if err := r.wait(t); err != nil {
+				t.Fatal(err)
+			}
+			h.checkOnce()
+		})
+	}
+}
+
+// TestReminders: a notice that arrives 20 hours after AWS sent it is 4
+// hours from its deadline: the 8-hour reminder goes out once, the 2-hour
+// one not yet, and a restart sends no second reminder.
+func TestReminders(t *testing.T) {
 	h := newHarness(t)
-	h.smtp.FailWith(451)
+	r := h.start(nil)
+	if err := h.imap.Deliver(testdataMail(t, "testdata/notice.eml", time.Now().Add(-20*time.Hour), noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("summary and reminder", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	r = h.start(nil)
+	h.waitFor("a few ticks of the restarted daemon", func() bool { return h.outbox(testCase+":summary").Status == store.OutSent })
+	time.Sleep(5 * h.cfg.Tick) // give a wrong second reminder the chance to appear
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	mails := h.sentTo("ops@example.com")
+	if len(mails) != 2 {
+		var ids []string
+		for _, m := range mails {
+			ids = append(ids, messageID(t, m.Raw))
+		}
+		t.Fatalf("%d mails to the admins, want the summary and one reminder: %v", len(mails), ids)
+	}
+	if !bytes.Contains(mails[1].Raw, []byte("Subject: Reminder: ")) {
+		t.Errorf("second mail is not a reminder:\n%s", mails[1].Raw[:300])
+	}
+}
+
+// TestFinalNotificationEscalates: a final notification with an AWS-applied
+// block for an open case sends an urgent summary at once.
+func TestFinalNotificationEscalates(t *testing.T) {
+	h := newHarness(t)
 	r := h.start(nil)
 	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
 		t.Fatal(err)
 	}
-	h.waitFor("two failed attempts", func() bool { return h.attempts(testCase+":summary") >= 2 })
-	h.smtp.FailWith(0)
-	h.approve()
-	h.waitClosed()
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	if err := h.imap.Deliver(testdataMail(t, "testdata/final.eml", time.Now(), noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the urgent summary", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
 	if err := r.wait(t); err != nil {
 		t.Fatal(err)
 	}
-	h.checkOnce()
+	urgent := h.sentTo("ops@example.com")[1].Raw
+	if !bytes.Contains(urgent, []byte("Subject: URGENT: ")) || !bytes.Contains(urgent, []byte("Blocked OUTBOUND TCP")) {
+		t.Errorf("the escalation is not an urgent summary naming AWS's block:\n%s", urgent)
+	}
 }
 
 // TestReplyRefused: a 5xx for the reply hands the case to a human.

@@ -237,16 +237,22 @@ func (h *harness) caseState(id string) abuse.State {
 	return s
 }
 
-// notice is the sample notice, dated now, with our MX's verdict on top.
+// noticeMail is the sample notice, dated now, with our MX's verdict on top.
 func noticeMail(t *testing.T, authResult string) []byte {
-	raw, err := os.ReadFile("testdata/notice.eml")
+	return testdataMail(t, "testdata/notice.eml", time.Now(), authResult)
+}
+
+// testdataMail reads a notice from testdata, dated at, with our MX's
+// verdict on top.
+func testdataMail(t *testing.T, path string, at time.Time, authResult string) []byte {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(string(raw), "\n")
 	for i, l := range lines {
 		if strings.HasPrefix(l, "Date: ") {
-			lines[i] = "Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\n"
+			lines[i] = "Date: " + at.UTC().Format(time.RFC1123Z) + "\n"
 		}
 	}
 	return []byte("Authentication-Results: " + testMX + "; " + authResult + "\n" + strings.Join(lines, ""))

@@ -57,7 +57,10 @@ func (d *Daemon) sendOne(ctx context.Context, m store.OutMail) error {
 	if err := d.store.MarkRetry(ctx, m.Key, "sending", d.now().Add(d.backoff(m.Attempts+1))); err != nil {
 		return err
 	}
-	if err := d.sender.Send(ctx, m.From, m.To, m.Raw); err != nil {
+	// A send in flight is finished even when the daemon is asked to stop
+	// (the sender's own timeout bounds it): cutting it short could leave
+	// the server holding a mail we do not know was sent.
+	if err := d.sender.Send(context.WithoutCancel(ctx), m.From, m.To, m.Raw); err != nil {
 		if mail.IsPermanent(err) {
 			log.Error("mail refused for good", "err", err)
 			return d.store.MarkFailed(ctx, m.Key, err.Error())
@@ -68,6 +71,10 @@ func (d *Daemon) sendOne(ctx context.Context, m store.OutMail) error {
 	if err := d.crashPoint("after-smtp-send"); err != nil {
 		return err
 	}
+	// The server has the mail: record that even when we are being
+	// stopped, or a clean stop would send it again after the restart.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	if d.cfg.SentMailbox != "" {
 		if err := mail.AppendSent(ctx, d.cfg.IMAP, d.cfg.SentMailbox, m.Raw); err != nil {
 			log.Warn("mail sent but not copied to the Sent folder", "err", err)
