@@ -139,6 +139,10 @@ func (d *Daemon) Deliver(ctx context.Context, in mail.Incoming) error {
 	if err != nil {
 		return fmt.Errorf("store message uid %d: %w", in.UID, err)
 	}
+	if in.Truncated {
+		d.log.Warn("mail larger than the limit: stored its start; the whole mail stays on the IMAP server",
+			"uid", in.UID, "kept_bytes", len(in.Raw))
+	}
 	if !dup {
 		d.mu.Lock()
 		d.received[id] = d.now()

@@ -41,7 +41,15 @@ type Incoming struct {
 	UID          uint32
 	Raw          []byte
 	InternalDate time.Time
+	// Truncated is set when the mail was larger than MaxMessageBytes: Raw
+	// holds its first MaxMessageBytes, and the whole mail stays on the
+	// server (moved to the processed mailbox like any other).
+	Truncated bool
 }
+
+// MaxMessageBytes bounds the memory one fetched mail may take. Real
+// notices are kilobytes; the parser refuses anything larger anyway.
+const MaxMessageBytes = 16 << 20
 
 // CursorStore keeps, per mailbox, the UIDVALIDITY and the highest UID whose
 // message (and every one below it) was delivered and marked handled. The

@@ -218,9 +218,17 @@ func imapReadMessage(msg *imapclient.FetchMessageData) (Incoming, error) {
 			if it.Literal == nil {
 				continue
 			}
-			raw, err := io.ReadAll(it.Literal)
+			raw, err := io.ReadAll(io.LimitReader(it.Literal, MaxMessageBytes+1))
 			if err != nil {
 				return in, fmt.Errorf("read body of message %d: %w", msg.SeqNum, err)
+			}
+			if len(raw) > MaxMessageBytes {
+				// Keep the start for the record and the admins; skip the
+				// rest off the wire instead of holding it.
+				raw, in.Truncated = raw[:MaxMessageBytes], true
+				if _, err := io.Copy(io.Discard, it.Literal); err != nil {
+					return in, fmt.Errorf("skip the rest of message %d: %w", msg.SeqNum, err)
+				}
 			}
 			in.Raw = raw
 		}
