@@ -5,6 +5,7 @@ package abuse
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -55,6 +56,19 @@ type Target struct {
 	Port uint16 `json:"port"`
 	// Protocol is "tcp" or "udp" when the report names it, else "".
 	Protocol string `json:"protocol"`
+}
+
+// String writes the target as people read it: "203.0.113.10 port 23/tcp",
+// "203.0.113.10 port 443", or the bare address.
+func (t Target) String() string {
+	s := t.IP.String()
+	if t.Port != 0 {
+		s += " port " + strconv.Itoa(int(t.Port))
+	}
+	if t.Protocol != "" {
+		s += "/" + t.Protocol
+	}
+	return s
 }
 
 // Notice is what the parser extracts from one AWS abuse mail. The JSON

@@ -89,14 +89,7 @@ func (d *Daemon) draftReply(c store.Case, findings []string, adminNote string) (
 	}
 	var targets []string
 	for _, t := range n.Targets {
-		s := t.IP.String()
-		if t.Port != 0 {
-			s = fmt.Sprintf("%s port %d", s, t.Port)
-		}
-		if t.Protocol != "" {
-			s += "/" + t.Protocol
-		}
-		targets = append(targets, s)
+		targets = append(targets, t.String())
 	}
 	abuseTime := ""
 	if n.AbuseTime != nil {

@@ -55,14 +55,7 @@ func (o Output) WriteText(w io.Writer) error {
 	}
 	row("abuse time", fmtTime(n.AbuseTime))
 	for _, t := range n.Targets {
-		v := t.IP.String()
-		if t.Port != 0 {
-			v = fmt.Sprintf("%s port %d", v, t.Port)
-		}
-		if t.Protocol != "" {
-			v += "/" + t.Protocol
-		}
-		row("target", v)
+		row("target", t.String())
 	}
 	row("target hosts", strings.Join(n.TargetHosts, ", "))
 	for _, a := range n.AWSActions {
