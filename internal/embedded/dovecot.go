@@ -33,8 +33,12 @@ var ErrNoDovecot = errors.New("dovecot unavailable")
 // config in a temporary directory, on a free 127.0.0.1 port, plaintext
 // IMAP (loopback only). Stop ends the whole process group.
 type Dovecot struct {
-	Addr       string
+	Addr    string // plaintext IMAP (STARTTLS offered)
+	TLSAddr string // implicit TLS
+	CertPEM []byte // the server's self-signed certificate, for clients to trust
+
 	dir, conf  string
+	uid, gid   int
 	bin        string
 	user, pass string
 
@@ -85,15 +89,22 @@ func (d *Dovecot) writeConfig(mailboxes []string) error {
 	if err := os.Chown(filepath.Join(d.dir, "mail"), nobody[0], nobody[1]); err != nil {
 		return err
 	}
+	d.uid, d.gid = nobody[0], nobody[1]
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
+	tlsPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	d.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	d.TLSAddr = fmt.Sprintf("127.0.0.1:%d", tlsPort)
 	certPEM, keyPEM, err := selfSigned()
 	if err != nil {
 		return err
 	}
+	d.CertPEM = certPEM
 	var boxes bytes.Buffer
 	for _, mb := range mailboxes {
 		fmt.Fprintf(&boxes, "  mailbox %s {\n    auto = create\n  }\n", mb)
@@ -126,10 +137,11 @@ service imap-login {
     port = %[4]d
   }
   inet_listener imaps {
-    port = 0
+    port = %[6]d
+    ssl = yes
   }
 }
-`, d.dir, nobody[0], nobody[1], port, boxes.String())
+`, d.dir, nobody[0], nobody[1], port, boxes.String(), tlsPort)
 	files := map[string][]byte{
 		"cert.pem": certPEM, "key.pem": keyPEM, "dovecot.conf": []byte(conf),
 		"users": []byte(d.user + ":{PLAIN}" + d.pass + "::::::\n"),
@@ -203,6 +215,25 @@ func (d *Dovecot) Stop() {
 
 // Address is where the server listens.
 func (d *Dovecot) Address() string { return d.Addr }
+
+// DropInMaildir puts raw into INBOX's Maildir directly, as a local
+// delivery agent would, for example while Dovecot is stopped.
+func (d *Dovecot) DropInMaildir(raw []byte) error {
+	dir := filepath.Join(d.dir, "mail", d.user, "Maildir", "new")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for _, p := range []string{filepath.Join(d.dir, "mail", d.user), filepath.Join(d.dir, "mail", d.user, "Maildir"), dir} {
+		if err := os.Chown(p, d.uid, d.gid); err != nil {
+			return err
+		}
+	}
+	name := filepath.Join(dir, fmt.Sprintf("%d.M%dP%d.embedded", time.Now().Unix(), time.Now().UnixNano(), os.Getpid()))
+	if err := os.WriteFile(name, raw, 0o600); err != nil {
+		return err
+	}
+	return os.Chown(name, d.uid, d.gid)
+}
 
 func (d *Dovecot) client() (*imapclient.Client, error) {
 	c, err := imapclient.DialInsecure(d.Addr, nil)
