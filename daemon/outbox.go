@@ -16,22 +16,29 @@ func (d *Daemon) outboxLoop(ctx context.Context) error {
 	return d.loop(ctx, "outbox", d.wakeOutbox, d.sendDue)
 }
 
+// sendDue sends everything that is due, in batches, until nothing is:
+// a backlog must not wait a tick per batch.
 func (d *Daemon) sendDue(ctx context.Context) error {
-	due, err := d.store.DueMail(ctx, d.now(), 20)
-	if err != nil {
-		return fmt.Errorf("due mail: %w", err)
-	}
-	sentReply := false
-	for _, m := range due {
-		if err := d.sendOne(ctx, m); err != nil {
-			return err
+	const batch = 20
+	for {
+		due, err := d.store.DueMail(ctx, d.now(), batch)
+		if err != nil {
+			return fmt.Errorf("due mail: %w", err)
 		}
-		sentReply = sentReply || m.Kind == "reply"
+		sentReply := false
+		for _, m := range due {
+			if err := d.sendOne(ctx, m); err != nil {
+				return err
+			}
+			sentReply = sentReply || m.Kind == "reply"
+		}
+		if sentReply {
+			wake(d.wakeCases) // the case loop closes replied cases
+		}
+		if len(due) < batch || ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
-	if sentReply {
-		wake(d.wakeCases) // the case loop closes replied cases
-	}
-	return nil
 }
 
 // sendOne sends one queued mail and copies it to the Sent folder. A mail
