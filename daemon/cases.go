@@ -217,7 +217,10 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 	}
 	note := "follow-up: " + string(n.Stage)
 	escalate := (n.Stage == abuse.StageFinal || len(n.AWSActions) > 0) && !c.State.Final()
-	if escalate && len(security) == 0 {
+	// AWS writing again about a case we consider done (an answer to our
+	// reply, a new report) must reach a person too.
+	reopened := c.State.Final()
+	if (escalate || reopened) && len(security) == 0 {
 		c.Urgent = true
 		if err := tx.SaveCase(c); err != nil {
 			return err
@@ -227,8 +230,11 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 			return err
 		}
 		var problems []string
-		if c.State == abuse.StateNeedsHuman {
+		switch c.State {
+		case abuse.StateNeedsHuman:
 			problems = []string{"the case needs a human: see the first summary"}
+		case abuse.StateClosed, abuse.StateRejected:
+			problems = []string{fmt.Sprintf("AWS wrote again about this case after it was %s: read the new mail (%s) and answer it by hand", c.State, n.MessageID)}
 		}
 		key := fmt.Sprintf("%s:urgent:%d", c.ID, m.ID)
 		shown := c
@@ -237,6 +243,9 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 			return err
 		}
 		note = "escalated: " + string(n.Stage)
+		if reopened {
+			note = "AWS wrote again after the case was " + string(c.State) + "; the admins are told"
+		}
 	}
 	if len(security) > 0 {
 		note += " (not authenticated as AWS: " + strings.Join(security, "; ") + ")"

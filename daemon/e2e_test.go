@@ -378,3 +378,33 @@ func (h *harness) gather() map[string]float64 {
 	}
 	return out
 }
+
+// TestAWSWritesAfterClose: AWS answering our reply reaches the admins as
+// an urgent mail; it does not reopen the case or send anything to AWS.
+func TestAWSWritesAfterClose(t *testing.T) {
+	h := newHarness(t)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.approve()
+	h.waitClosed()
+	again := bytes.Replace(noticeMail(t, noticeAuth), []byte("Message-ID: <8f2c1a0e"), []byte("Message-ID: <aa2c1a0e"), 1)
+	again = bytes.Replace(again, []byte("Subject: Your AWS"), []byte("Subject: RE: Your AWS"), 1)
+	if err := h.imap.Deliver(again); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the mail to the admins", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
+	if err := r.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.caseState(testCase); got != abuse.StateClosed {
+		t.Errorf("case state %s, want closed", got)
+	}
+	if n := len(h.sentTo(awsAddr)); n != 1 {
+		t.Errorf("%d mails to AWS, want the one reply", n)
+	}
+	if !bytes.Contains(h.sentTo("ops@example.com")[1].Raw, []byte("AWS wrote again")) {
+		t.Error("the admins' mail does not say AWS wrote again")
+	}
+}
