@@ -30,6 +30,12 @@ func (d *Daemon) caseLoop(ctx context.Context) error {
 		if err := d.handlePending(ctx); err != nil {
 			return err
 		}
+		// Deadlines move by the clock, not by mail: once a tick is enough,
+		// however often mail wakes the loop.
+		if d.now().Sub(d.lastDeadlineCheck) < d.cfg.Tick && !d.deadlineWake.Swap(false) {
+			return nil
+		}
+		d.lastDeadlineCheck = d.now()
 		return d.checkDeadlines(ctx)
 	})
 }

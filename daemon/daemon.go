@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	netmail "net/mail"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abuse-responder/abuse-responder/mail"
@@ -93,6 +94,9 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	received map[int64]time.Time // message id → when fetched, for the latency metric
+
+	lastDeadlineCheck time.Time   // owned by the case loop
+	deadlineWake      atomic.Bool // the outbox sent a reply: look at approved cases now
 }
 
 // New checks the config and builds a daemon. Blocking modes are refused

@@ -10,14 +10,36 @@ import (
 )
 
 // checkDeadlines sends the reminders that are due and moves cases whose
-// reply went out (or failed for good) on.
+// reply went out (or failed for good) on. It looks with a read-only view
+// and opens a write transaction only for the cases that need one, since
+// the store has one writer and a backlog may hold thousands of cases.
 func (d *Daemon) checkDeadlines(ctx context.Context) error {
-	return d.store.Update(ctx, func(tx *store.Tx) error {
+	var work []store.Case
+	err := d.store.View(ctx, func(tx *store.Tx) error {
 		cases, err := tx.Cases(store.CaseFilter{States: []abuse.State{abuse.StateAwaitingApproval, abuse.StateApproved}})
 		if err != nil {
 			return err
 		}
 		for _, c := range cases {
+			due, err := d.needsWork(tx, c)
+			if err != nil {
+				return err
+			}
+			if due {
+				work = append(work, c)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(work) == 0 {
+		return err
+	}
+	return d.store.Update(ctx, func(tx *store.Tx) error {
+		for _, c := range work {
+			c, ok, err := tx.Case(c.ID) // as it is now, inside the transaction
+			if err != nil || !ok {
+				return err
+			}
 			switch c.State {
 			case abuse.StateAwaitingApproval:
 				err = d.remind(tx, c)
@@ -30,6 +52,26 @@ func (d *Daemon) checkDeadlines(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// needsWork reports whether a case has a reminder due that was not sent,
+// or is approved (its reply may have gone out).
+func (d *Daemon) needsWork(tx *store.Tx, c store.Case) (bool, error) {
+	if c.State == abuse.StateApproved {
+		return true, nil
+	}
+	if c.ReplyBy.IsZero() {
+		return false, nil
+	}
+	for _, lead := range d.cfg.Reminders {
+		if d.now().Before(c.ReplyBy.Add(-lead)) {
+			continue
+		}
+		if _, done, err := tx.Effect(fmt.Sprintf("%s:reminder:%s", c.ID, lead)); err != nil || !done {
+			return !done, err
+		}
+	}
+	return false, nil
 }
 
 // remind queues a reminder when a configured lead time before the reply

@@ -33,6 +33,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 			sentReply = sentReply || m.Kind == "reply"
 		}
 		if sentReply {
+			d.deadlineWake.Store(true)
 			wake(d.wakeCases) // the case loop closes replied cases
 		}
 		if len(due) < batch || ctx.Err() != nil {
