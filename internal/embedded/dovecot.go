@@ -216,6 +216,29 @@ func (d *Dovecot) Stop() {
 // Address is where the server listens.
 func (d *Dovecot) Address() string { return d.Addr }
 
+// PID is the master's pid, which is also the process group of every
+// Dovecot process (for CPU accounting); 0 when stopped.
+func (d *Dovecot) PID() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cmd == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
+
+// LogTail returns the end of Dovecot's log, for error messages.
+func (d *Dovecot) LogTail() string {
+	b, err := os.ReadFile(filepath.Join(d.dir, "dovecot.log"))
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return "\ndovecot.log (tail):\n" + string(b)
+}
+
 // DropInMaildir puts raw into INBOX's Maildir directly, as a local
 // delivery agent would, for example while Dovecot is stopped.
 func (d *Dovecot) DropInMaildir(raw []byte) error {
