@@ -89,9 +89,16 @@ func (s *Signer) Verify(token string, now time.Time) (caseID, planHash string, e
 	if len(token) < len(TokenPrefix) || !strings.EqualFold(token[:len(TokenPrefix)], TokenPrefix) || len(token) > 1024 {
 		return "", "", fmt.Errorf("%w: not one of our tokens", ErrBadToken)
 	}
-	p, err := tokenEncoding.DecodeString(strings.ToUpper(token[len(TokenPrefix):]))
+	enc := strings.ToUpper(token[len(TokenPrefix):])
+	p, err := tokenEncoding.DecodeString(enc)
 	if err != nil || len(p) < 8+tokenNonceSize+3+tokenMACSize {
 		return "", "", fmt.Errorf("%w: malformed", ErrBadToken)
+	}
+	// The last base32 character carries unused bits that the decoder
+	// ignores: accept only the one canonical spelling of a token, so that a
+	// changed character is always a different, refused token.
+	if tokenEncoding.EncodeToString(p) != enc {
+		return "", "", fmt.Errorf("%w: not canonical", ErrBadToken)
 	}
 	body, mac := p[:len(p)-tokenMACSize], p[len(p)-tokenMACSize:]
 	if !hmac.Equal(mac, s.mac(body)) {
