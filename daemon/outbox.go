@@ -91,9 +91,12 @@ func (d *Daemon) sendOne(ctx context.Context, m store.OutMail) error {
 	if err := d.crashPoint("before-mark-sent"); err != nil {
 		return err
 	}
+	if err := d.store.MarkSent(ctx, m.Key, d.now()); err != nil {
+		return err
+	}
 	log.Info("mail sent", "kind", m.Kind)
 	d.metrics.mailSent.WithLabelValues(m.Kind).Inc()
-	return d.store.MarkSent(ctx, m.Key, d.now())
+	return nil
 }
 
 // backoff grows from RetryBase to RetryMax, with jitter so that many

@@ -75,6 +75,9 @@ func (d *Dovecot) writeConfig(mailboxes []string) error {
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		return err
+	}
 	// The mail uid must traverse every parent of the Maildir.
 	for _, p := range []string{filepath.Dir(d.dir), d.dir} {
 		if err := os.Chmod(p, 0o755); err != nil {
