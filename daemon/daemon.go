@@ -79,6 +79,7 @@ type Daemon struct {
 	cfg      Config
 	store    *store.Store
 	sender   *mail.Sender
+	sent     *mail.SentFolder // nil without SentMailbox
 	signer   *approval.Signer
 	analyzer Analyzer
 	log      *slog.Logger
@@ -124,8 +125,12 @@ func New(cfg Config, st *store.Store, sender *mail.Sender, signer *approval.Sign
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	var sent *mail.SentFolder
+	if cfg.SentMailbox != "" {
+		sent = mail.NewSentFolder(cfg.IMAP, cfg.SentMailbox)
+	}
 	return &Daemon{
-		cfg: cfg, store: st, sender: sender, signer: signer, analyzer: an, log: log, metrics: m,
+		cfg: cfg, store: st, sender: sender, sent: sent, signer: signer, analyzer: an, log: log, metrics: m,
 		now:        time.Now,
 		wakeCases:  make(chan struct{}, 1),
 		wakeOutbox: make(chan struct{}, 1),
@@ -184,6 +189,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err := <-errs
 	cancel()
 	<-errs
+	if d.sent != nil {
+		d.sent.Close()
+	}
 	if ctx.Err() != nil {
 		// Stopped from outside: an error on the way out (a transaction
 		// cut short by the cancel) is part of stopping, and the store

@@ -50,7 +50,7 @@ func (d *Daemon) sendDue(ctx context.Context) error {
 func (d *Daemon) sendOne(ctx context.Context, m store.OutMail) error {
 	log := d.log.With("case", m.CaseID, "mail", m.Key, "message_id", m.MessageID)
 	if m.Attempts > 0 && d.cfg.SentMailbox != "" {
-		found, err := mail.HasMessageID(ctx, d.cfg.IMAP, d.cfg.SentMailbox, m.MessageID)
+		found, err := d.sent.Has(ctx, m.MessageID)
 		if err != nil {
 			log.Warn("cannot check the Sent folder; retrying later rather than risk a second reply", "err", err)
 			return d.store.MarkRetry(ctx, m.Key, "check Sent folder: "+err.Error(), d.now().Add(d.backoff(m.Attempts)))
@@ -84,7 +84,7 @@ func (d *Daemon) sendOne(ctx context.Context, m store.OutMail) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if d.cfg.SentMailbox != "" {
-		if err := mail.AppendSent(ctx, d.cfg.IMAP, d.cfg.SentMailbox, m.Raw); err != nil {
+		if err := d.sent.Append(ctx, m.Raw); err != nil {
 			log.Warn("mail sent but not copied to the Sent folder", "err", err)
 		}
 	}

@@ -17,26 +17,29 @@ import (
 // AppendSent stores a reply we sent in mailbox (flagged \Seen, like a mail
 // client's Sent folder) so that HasMessageID can later prove it went out. It
 // uses its own short connection; the mailbox is created if missing.
+// SentFolder does the same on one connection kept open.
 func AppendSent(ctx context.Context, cfg IMAPConfig, mailbox string, raw []byte) error {
-	return imapShortSession(ctx, cfg, func(c *imapclient.Client) error {
-		err := imapRetryCreate(c, mailbox, func() error {
-			cmd := c.Append(mailbox, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
-			if _, err := cmd.Write(raw); err != nil {
-				cmd.Close()
-				_, werr := cmd.Wait()
-				return fmt.Errorf("%w (%w)", err, werr)
-			}
-			if err := cmd.Close(); err != nil {
-				return err
-			}
-			_, err := cmd.Wait()
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("append %d bytes to %q: %w", len(raw), mailbox, err)
+	return imapShortSession(ctx, cfg, func(c *imapclient.Client) error { return imapAppendSent(c, mailbox, raw) })
+}
+
+func imapAppendSent(c *imapclient.Client, mailbox string, raw []byte) error {
+	err := imapRetryCreate(c, mailbox, func() error {
+		cmd := c.Append(mailbox, int64(len(raw)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagSeen}})
+		if _, err := cmd.Write(raw); err != nil {
+			cmd.Close()
+			_, werr := cmd.Wait()
+			return fmt.Errorf("%w (%w)", err, werr)
 		}
-		return nil
+		if err := cmd.Close(); err != nil {
+			return err
+		}
+		_, err := cmd.Wait()
+		return err
 	})
+	if err != nil {
+		return fmt.Errorf("append %d bytes to %q: %w", len(raw), mailbox, err)
+	}
+	return nil
 }
 
 // HasMessageID reports whether mailbox holds a message whose Message-ID is
@@ -45,40 +48,46 @@ func AppendSent(ctx context.Context, cfg IMAPConfig, mailbox string, raw []byte)
 // sending and recording never mails AWS twice. A mailbox that does not exist
 // holds nothing: false, nil.
 func HasMessageID(ctx context.Context, cfg IMAPConfig, mailbox, messageID string) (bool, error) {
+	var found bool
+	err := imapShortSession(ctx, cfg, func(c *imapclient.Client) error {
+		var err error
+		found, err = imapHasMessageID(c, mailbox, messageID)
+		return err
+	})
+	return found, err
+}
+
+func imapHasMessageID(c *imapclient.Client, mailbox, messageID string) (bool, error) {
 	want := imapNormalizeMsgID(messageID)
 	if want == "<>" {
 		return false, fmt.Errorf("has message-id in %q: empty Message-ID", mailbox)
 	}
-	var found bool
-	err := imapShortSession(ctx, cfg, func(c *imapclient.Client) error {
-		if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-			if imapHasCode(err, imap.ResponseCodeNonExistent) {
-				return nil
-			}
-			return fmt.Errorf("examine %q: %w", mailbox, err)
+	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		if imapHasCode(err, imap.ResponseCodeNonExistent) {
+			return false, nil
 		}
-		// SEARCH HEADER is a substring match: it finds candidates, and the
-		// header itself decides.
-		crit := &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: want}}}
-		data, err := c.UIDSearch(crit, nil).Wait()
-		if err != nil {
-			return fmt.Errorf("search %q for Message-ID %s: %w", mailbox, want, err)
-		}
-		set, _ := data.All.(imap.UIDSet)
-		uids, ok := set.Nums()
-		if !ok {
-			return fmt.Errorf("search %q for Message-ID %s: server returned an open range", mailbox, want)
-		}
-		if len(uids) == 0 {
-			return nil // an empty UID set would kill the connection
-		}
-		found, err = imapAnyMessageID(c, imap.UIDSetNum(uids...), want)
-		if err != nil {
-			return fmt.Errorf("check Message-ID %s in %q: %w", want, mailbox, err)
-		}
-		return nil
-	})
-	return found, err
+		return false, fmt.Errorf("examine %q: %w", mailbox, err)
+	}
+	// SEARCH HEADER is a substring match: it finds candidates, and the
+	// header itself decides.
+	crit := &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: want}}}
+	data, err := c.UIDSearch(crit, nil).Wait()
+	if err != nil {
+		return false, fmt.Errorf("search %q for Message-ID %s: %w", mailbox, want, err)
+	}
+	set, _ := data.All.(imap.UIDSet)
+	uids, ok := set.Nums()
+	if !ok {
+		return false, fmt.Errorf("search %q for Message-ID %s: server returned an open range", mailbox, want)
+	}
+	if len(uids) == 0 {
+		return false, nil // an empty UID set would kill the connection
+	}
+	found, err := imapAnyMessageID(c, imap.UIDSetNum(uids...), want)
+	if err != nil {
+		return false, fmt.Errorf("check Message-ID %s in %q: %w", want, mailbox, err)
+	}
+	return found, nil
 }
 
 // imapAnyMessageID fetches only the Message-ID header of the candidates and
