@@ -40,9 +40,10 @@ type imapTestServer struct {
 	user  *imapmemserver.User
 	addr  string
 
-	mu  sync.Mutex
-	srv *imapserver.Server
-	ln  net.Listener
+	mu      sync.Mutex
+	srv     *imapserver.Server
+	ln      net.Listener
+	serving chan struct{} // closed when Serve first accepts
 }
 
 type imapTestServerOpts struct {
@@ -103,10 +104,26 @@ func (ts *imapTestServer) start() {
 		opts.TLSConfig = srvTLS // and no InsecureAuth: LOGIN works only after STARTTLS
 	}
 	srv := imapserver.New(opts)
-	go srv.Serve(ln)
+	sl := &imapServingListener{Listener: ln, serving: make(chan struct{})}
+	go srv.Serve(sl)
 	ts.mu.Lock()
-	ts.srv, ts.ln = srv, ln
+	ts.srv, ts.ln, ts.serving = srv, sl, sl.serving
 	ts.mu.Unlock()
+}
+
+// imapServingListener tells when Serve first calls Accept. go-imap's Serve
+// registers itself with Server.Close's WaitGroup just before that, so a
+// Close that runs earlier races with it (the race detector sees an Add
+// concurrent with Wait); stop waits for this signal first.
+type imapServingListener struct {
+	net.Listener
+	serving chan struct{}
+	once    sync.Once
+}
+
+func (l *imapServingListener) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.serving) })
+	return l.Listener.Accept()
 }
 
 // stop closes the listener and every open connection.
@@ -114,6 +131,10 @@ func (ts *imapTestServer) stop() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.srv != nil {
+		select {
+		case <-ts.serving:
+		case <-time.After(5 * time.Second):
+		}
 		// Close the listener ourselves too: Server.Close misses one whose
 		// Serve goroutine has not registered it yet.
 		ts.ln.Close()

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -25,6 +26,7 @@ type IMAP struct {
 	srv        *imapserver.Server
 	Addr       string
 	user, pass string
+	serving    chan struct{}
 }
 
 // StartIMAP serves user's mailboxes (INBOX first) on 127.0.0.1. Plain
@@ -49,12 +51,33 @@ func StartIMAP(user, pass string, mailboxes ...string) (*IMAP, error) {
 	if err != nil {
 		return nil, err
 	}
-	go srv.Serve(ln)
-	return &IMAP{srv: srv, Addr: ln.Addr().String(), user: user, pass: pass}, nil
+	sl := &servingListener{Listener: ln, serving: make(chan struct{})}
+	go srv.Serve(sl)
+	return &IMAP{srv: srv, Addr: ln.Addr().String(), user: user, pass: pass, serving: sl.serving}, nil
 }
 
-// Close stops the server.
-func (s *IMAP) Close() error { return s.srv.Close() }
+// Close stops the server. It first waits (briefly) until Serve runs:
+// go-imap's Serve joins Close's WaitGroup late, and a Close before that is
+// a data race.
+func (s *IMAP) Close() error {
+	select {
+	case <-s.serving:
+	case <-time.After(5 * time.Second):
+	}
+	return s.srv.Close()
+}
+
+// servingListener closes serving when Serve first calls Accept.
+type servingListener struct {
+	net.Listener
+	serving chan struct{}
+	once    sync.Once
+}
+
+func (l *servingListener) Accept() (net.Conn, error) {
+	l.once.Do(func() { close(l.serving) })
+	return l.Listener.Accept()
+}
 
 func (s *IMAP) client() (*imapclient.Client, error) {
 	c, err := imapclient.DialInsecure(s.Addr, nil)
