@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -117,7 +118,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	if err == nil {
 		return 0, true
 	}
-	if isHelp(err) {
+	if errors.Is(err, flag.ErrHelp) {
 		return exitOK, false
 	}
 	return exitUsage, false

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -70,7 +68,3 @@ func readBounded(path string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
-
-var errHelp = flag.ErrHelp
-
-func isHelp(err error) bool { return errors.Is(err, errHelp) }

@@ -123,25 +123,20 @@ func (w *walker) entity(e *message.Entity, into *part, depth int) error {
 		}
 		into.attached = append(into.attached, inner)
 		return nil
+	// Body read errors are ignored on purpose: the message is already in
+	// memory, so an error can only be a broken base64 or quoted-printable
+	// sequence, and a damaged tail must not cost the readable text above it.
 	case disp == "attachment":
 		// Attachments other than messages are not the notice; skip them.
-		_, err := io.Copy(io.Discard, e.Body)
-		return readErr(err)
+		io.Copy(io.Discard, e.Body)
 	case mediaType == "text/plain" || mediaType == "":
-		b, err := io.ReadAll(e.Body)
+		b, _ := io.ReadAll(e.Body)
 		into.plain = append(into.plain, string(b))
-		return readErr(err)
 	case mediaType == "text/html":
-		b, err := io.ReadAll(e.Body)
+		b, _ := io.ReadAll(e.Body)
 		into.html = append(into.html, string(b))
-		return readErr(err)
 	default:
-		_, err := io.Copy(io.Discard, e.Body)
-		return readErr(err)
+		io.Copy(io.Discard, e.Body)
 	}
+	return nil
 }
-
-// readErr keeps what was decoded before a broken base64 or quoted-printable
-// sequence: the message is already in memory, so a body error can only be a
-// decoding error, and a damaged tail must not cost the readable text above it.
-func readErr(error) error { return nil }
