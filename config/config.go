@@ -128,8 +128,11 @@ type Analyze struct {
 	AccessLogs   []string // filepath.Match globs
 	ModsecLogs   []string // filepath.Match globs
 	WebRoots     []string
-	FlowLogGroup string // CloudWatch Logs group of VPC flow logs; "" for none
+	FlowLogGroup string // CloudWatch Logs group of VPC flow logs; "" finds it with DescribeFlowLogs
 	WindowMargin time.Duration
+	// HostEvidence is "auto" (collect here unless the instance metadata
+	// says this machine is another instance), "local" or "off".
+	HostEvidence string
 }
 
 // Mode chooses where the human stands in a case (DESIGN.md, "Case life

@@ -90,6 +90,7 @@ type rawAnalyze struct {
 	WebRoots     *[]string `toml:"web_roots"`
 	FlowLogGroup *string   `toml:"flow_log_group"`
 	WindowMargin *string   `toml:"window_margin"`
+	HostEvidence *string   `toml:"host_evidence"`
 }
 
 type rawRemediate struct {

@@ -65,6 +65,7 @@ func (c *checker) analyze(r *rawAnalyze) Analyze {
 		WebRoots:     orStrings(r.WebRoots, "/var/www"),
 		FlowLogGroup: orString(r.FlowLogGroup, ""),
 		WindowMargin: c.duration("analyze.window_margin", r.WindowMargin, "1h"),
+		HostEvidence: c.oneOf("analyze.host_evidence", r.HostEvidence, "auto", "auto", "local", "off"),
 	}
 	for i, s := range a.WebRoots {
 		if s == "" {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -276,5 +277,38 @@ func TestEffects(t *testing.T) {
 	})
 	if err == nil {
 		t.Errorf("RecordEffect(case missing) = nil, want a foreign key error")
+	}
+}
+
+func TestAnalyses(t *testing.T) {
+	st := openTest(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx *Tx) error {
+		if err := tx.CreateCase(Case{ID: "1-1", State: abuse.StateReceived}, "test"); err != nil {
+			return err
+		}
+		if _, ok, err := tx.LatestAnalysis("1-1"); err != nil || ok {
+			return fmt.Errorf("LatestAnalysis before any = %v, %v; want none", ok, err)
+		}
+		if err := tx.AddAnalysis(Analysis{CaseID: "1-1", Verdict: "inconclusive", Doc: []byte(`{"v":1}`)}); err != nil {
+			return err
+		}
+		return tx.AddAnalysis(Analysis{CaseID: "1-1", Verdict: "confirmed", Doc: []byte(`{"v":2}`)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.View(ctx, func(tx *Tx) error {
+		a, ok, err := tx.LatestAnalysis("1-1")
+		if err != nil || !ok {
+			return fmt.Errorf("LatestAnalysis = %v, %v", ok, err)
+		}
+		if a.Verdict != "confirmed" || string(a.Doc) != `{"v":2}` || a.At.IsZero() {
+			return fmt.Errorf("LatestAnalysis = %+v, want the second one", a)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

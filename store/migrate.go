@@ -112,6 +112,18 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (status, next_attempt);
 CREATE INDEX outbox_case ON outbox (case_id, created_at);
 `,
+	// 2: analyses, kept whole so that the summary, the reply and
+	// `cases show` say what the analysis saw at the time.
+	`
+CREATE TABLE analyses (
+	seq     INTEGER PRIMARY KEY,
+	case_id TEXT    NOT NULL REFERENCES cases (id),
+	verdict TEXT    NOT NULL,
+	doc     TEXT    NOT NULL,             -- JSON, the analyze --json object
+	at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX analyses_case ON analyses (case_id, seq);
+`,
 }
 
 // SchemaVersion is the schema version this program writes: the number of

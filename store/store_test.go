@@ -127,8 +127,8 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open (new file) = %v", err)
 	}
-	if v := pragma(t, s.w, "user_version"); v != "1" || SchemaVersion() != 1 {
-		t.Errorf("user_version = %s, SchemaVersion() = %d, want 1 and 1", v, SchemaVersion())
+	if v := pragma(t, s.w, "user_version"); v != "2" || SchemaVersion() != 2 {
+		t.Errorf("user_version = %s, SchemaVersion() = %d, want 2 and 2", v, SchemaVersion())
 	}
 	update(t, s, func(tx *Tx) error { return tx.CreateCase(Case{ID: "c1", State: abuse.StateReceived}, "") })
 	s.Close()
@@ -281,4 +281,36 @@ func TestSecondStoreSeesCommittedUpdate(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("b.View = %v", err)
 	}
+}
+
+// TestUpgradeFromV1 opens a file written by the first release (schema 1,
+// with a case in it) and checks that the upgrade keeps the case and adds
+// the analyses table.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := openPool(ctx, path, "_txlock=immediate", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, migrations[:1]); err != nil {
+		t.Fatalf("migrate to v1 = %v", err)
+	}
+	if _, err := db.Exec(`INSERT INTO cases (id, state, account_id, type, activity, notice, notice_message_id,
+		urgent, plan_hash, admin_note, approver, created_at, updated_at) VALUES ('c1', 'received', '', '', '', '{}', '', 0, '', '', '', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open (v1 file) = %v", err)
+	}
+	defer s.Close()
+	update(t, s, func(tx *Tx) error {
+		if _, ok, err := tx.Case("c1"); !ok || err != nil {
+			t.Errorf("Case(c1) after upgrade = %v, %v, want found", ok, err)
+		}
+		return tx.AddAnalysis(Analysis{CaseID: "c1", Verdict: "inconclusive", Doc: []byte(`{}`)})
+	})
 }
