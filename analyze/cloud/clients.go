@@ -1,0 +1,105 @@
+// Package cloud gathers the AWS facts about an abuse case: which instance
+// a notice names and how it is reachable (network ACL, security groups,
+// network interfaces, SSM), and what VPC flow logs saw it send. It only
+// reads; remediate/awsec2 makes the changes.
+//
+// AWS error codes stay in this package: callers ask IsAccessDenied and
+// IsNotFound. Throttling is retried by the SDK's standard retryer.
+package cloud
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// Options says how to reach one account in one region.
+type Options struct {
+	Region string
+	// EndpointURL is "" for AWS; else every client (EC2, Logs, SSM and
+	// STS for the assume-role) goes there, e.g. a moto_server.
+	EndpointURL string
+	// RoleARN is the role to assume in the account; "" uses the default
+	// credential chain (AWS_* variables, shared files, instance role).
+	RoleARN    string
+	ExternalID string
+	// MaxAttempts is the SDK's attempts per call; 0 keeps the SDK default
+	// (the standard retryer, which retries throttling with backoff).
+	MaxAttempts int
+}
+
+// EC2API is the part of *ec2.Client this package calls.
+type EC2API interface {
+	DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	DescribeNetworkInterfaces(context.Context, *ec2.DescribeNetworkInterfacesInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error)
+	DescribeAddresses(context.Context, *ec2.DescribeAddressesInput, ...func(*ec2.Options)) (*ec2.DescribeAddressesOutput, error)
+	DescribeNetworkAcls(context.Context, *ec2.DescribeNetworkAclsInput, ...func(*ec2.Options)) (*ec2.DescribeNetworkAclsOutput, error)
+	DescribeSecurityGroups(context.Context, *ec2.DescribeSecurityGroupsInput, ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DescribeFlowLogs(context.Context, *ec2.DescribeFlowLogsInput, ...func(*ec2.Options)) (*ec2.DescribeFlowLogsOutput, error)
+}
+
+// LogsAPI is the part of *cloudwatchlogs.Client this package calls.
+type LogsAPI interface {
+	FilterLogEvents(context.Context, *cloudwatchlogs.FilterLogEventsInput, ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
+}
+
+// SSMAPI is the part of *ssm.Client this package calls.
+type SSMAPI interface {
+	DescribeInstanceInformation(context.Context, *ssm.DescribeInstanceInformationInput, ...func(*ssm.Options)) (*ssm.DescribeInstanceInformationOutput, error)
+}
+
+// Clients holds the service clients for one account and region. The
+// methods only read, and are safe for concurrent use.
+type Clients struct {
+	EC2    EC2API
+	Logs   LogsAPI
+	SSM    SSMAPI
+	Region string
+}
+
+// NewClients builds the clients for o. With a RoleARN it assumes that
+// role (with ExternalID when set) through STS at the same endpoint; the
+// credentials are fetched on first use and refreshed before they expire,
+// so NewClients itself makes no call.
+func NewClients(ctx context.Context, o Options) (*Clients, error) {
+	if o.Region == "" {
+		return nil, fmt.Errorf("aws clients: no region")
+	}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(o.Region)}
+	if o.EndpointURL != "" {
+		opts = append(opts, config.WithBaseEndpoint(o.EndpointURL))
+	}
+	// Only a positive value is passed on: the SDK would read 0 as "no
+	// setting" today, but keeping the default must not depend on that.
+	if o.MaxAttempts > 0 {
+		opts = append(opts, config.WithRetryMaxAttempts(o.MaxAttempts))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config for %s: %w", o.Region, err)
+	}
+	if o.RoleARN != "" {
+		// sts.NewFromConfig takes BaseEndpoint from cfg, so with an
+		// EndpointURL the assume-role goes to the emulator too.
+		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.RoleARN, func(ao *stscreds.AssumeRoleOptions) {
+			if o.ExternalID != "" {
+				ao.ExternalID = aws.String(o.ExternalID)
+			}
+			ao.RoleSessionName = "abuse-responder"
+		})
+		cfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	return &Clients{
+		EC2:    ec2.NewFromConfig(cfg),
+		Logs:   cloudwatchlogs.NewFromConfig(cfg),
+		SSM:    ssm.NewFromConfig(cfg),
+		Region: o.Region,
+	}, nil
+}
