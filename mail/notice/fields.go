@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/internal/ipscan"
 )
 
 // reDelimiter marks where AWS's text ends and the reporter's begins.
@@ -287,7 +288,7 @@ func resourcesOf(aws doc, stage abuse.Stage, regions []string) []abuse.Resource 
 				r.Region = onlyRegion(regions)
 			}
 			if m := reBracketIP.FindStringSubmatch(line[loc[1]:]); m != nil {
-				if a, ok := parseIP(m[1]); ok {
+				if a, ok := ipscan.ParseAddr(m[1]); ok {
 					r.PublicIP = a.String()
 				}
 			}
@@ -308,11 +309,11 @@ func addressResource(line, lower string, regions []string) (abuse.Resource, bool
 		return abuse.Resource{}, false
 	}
 	for _, loc := range reAddressLabel.FindAllStringIndex(line, -1) {
-		h, ok := ipAt(line, loc[1])
+		h, ok := ipscan.At(line, loc[1])
 		if !ok {
 			continue
 		}
-		r := abuse.Resource{PublicIP: h.addr.String(), Region: onlyRegion(regions)}
+		r := abuse.Resource{PublicIP: h.Addr.String(), Region: onlyRegion(regions)}
 		if rs := labelledRegions(line); len(rs) > 0 {
 			r.Region = rs[0]
 		}

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/abuse-responder/abuse-responder/internal/ipscan"
 )
 
 var (
@@ -36,11 +38,11 @@ func (c *collector) report(d doc) {
 	scanProto, inScan := "", false
 	var table *tableHeader
 	// X-ARF reports put the attacked address and port on lines of their own.
-	var xarfDest *ipHit
+	var xarfDest *ipscan.Hit
 	xarfPort := 0
 	defer func() {
 		if xarfDest != nil && xarfPort > 0 {
-			c.add(xarfDest.addr, xarfPort, "")
+			c.add(xarfDest.Addr, xarfPort, "")
 		}
 	}()
 	lines, lowers := d.split()
@@ -52,7 +54,7 @@ func (c *collector) report(d doc) {
 			table = nil // a table ends at a blank line
 			continue
 		}
-		hasIP := mayHoldIP(line)
+		hasIP := ipscan.MayHold(line)
 		if hasIP {
 			c.ownPositions(line, lower)
 		}
@@ -68,7 +70,7 @@ func (c *collector) report(d doc) {
 			xarfPort, _ = strconv.Atoi(strings.TrimSpace(line[len("port:"):]))
 		}
 		if strings.HasPrefix(lower, "destination:") {
-			if h, ok := firstIP(line); ok {
+			if h, ok := ipscan.First(line); ok {
 				xarfDest = &h
 			}
 		}
@@ -109,22 +111,22 @@ func (c *collector) report(d doc) {
 
 // ownPositions remembers addresses in source positions: ours, never targets.
 func (c *collector) ownPositions(line, lower string) {
-	hits := ipHits(line)
+	hits := ipscan.Hits(line)
 	for _, h := range hits {
-		before := strings.TrimRight(lower[max(0, h.start-24):h.start], " \t=:[")
+		before := strings.TrimRight(lower[max(0, h.Start-24):h.Start], " \t=:[")
 		for _, w := range ownWords {
 			if strings.HasSuffix(before, w) {
-				c.own[h.addr] = true
+				c.own[h.Addr] = true
 				break
 			}
 		}
 	}
-	if len(hits) > 0 && hits[0].start == strings.IndexFunc(line, func(r rune) bool { return r != ' ' && r != '\t' }) {
-		rest := line[hits[0].end:]
+	if len(hits) > 0 && hits[0].Start == strings.IndexFunc(line, func(r rune) bool { return r != ' ' && r != '\t' }) {
+		rest := line[hits[0].End:]
 		// An access-log line ("<client> - - [date] …") or an "ip | asn" row
 		// starts with our address.
 		if reAccessLogRest.MatchString(rest) || reASNRest.MatchString(rest) {
-			c.own[hits[0].addr] = true
+			c.own[hits[0].Addr] = true
 		}
 	}
 }
@@ -135,8 +137,8 @@ func (c *collector) scanRow(line string, inScan bool, proto string) bool {
 	if len(f) != 3 {
 		return false
 	}
-	src, ok1 := parseIP(f[0])
-	dst, ok2 := parseIP(f[1])
+	src, ok1 := ipscan.ParseAddr(f[0])
+	dst, ok2 := ipscan.ParseAddr(f[1])
 	port, err := strconv.Atoi(f[2])
 	if !ok1 || !ok2 || err != nil || port < 0 || port > 65535 {
 		return false
@@ -154,7 +156,7 @@ func (c *collector) awsCSV(line string) {
 	if len(f) < 7 {
 		return
 	}
-	dst, ok := parseIP(strings.TrimSpace(f[3]))
+	dst, ok := ipscan.ParseAddr(strings.TrimSpace(f[3]))
 	if !ok {
 		return
 	}
@@ -201,15 +203,15 @@ func (c *collector) keyValues(line, lower string) {
 		}
 	}
 	for _, at := range dsts {
-		h, ok := ipAt(line, at)
+		h, ok := ipscan.At(line, at)
 		if !ok {
 			continue
 		}
 		p := port
-		if h.port > 0 {
-			p = h.port
+		if h.Port > 0 {
+			p = h.Port
 		}
-		c.add(h.addr, p, proto)
+		c.add(h.Addr, p, proto)
 	}
 }
 
@@ -264,19 +266,19 @@ func leadingWord(s string) string {
 func (c *collector) arrows(line string) {
 	proto, protoRead := "", false
 	for _, loc := range reArrow.FindAllStringIndex(line, -1) {
-		right, ok := ipAt(line, loc[1])
-		if !ok || right.start != 0 {
+		right, ok := ipscan.At(line, loc[1])
+		if !ok || right.Start != 0 {
 			continue
 		}
-		from := max(0, loc[0]-ipWindow)
-		hits := ipHits(line[from:loc[0]])
-		if len(hits) > 0 && from+hits[len(hits)-1].end == loc[0] {
-			c.own[hits[len(hits)-1].addr] = true
+		from := max(0, loc[0]-ipscan.Window)
+		hits := ipscan.Hits(line[from:loc[0]])
+		if len(hits) > 0 && from+hits[len(hits)-1].End == loc[0] {
+			c.own[hits[len(hits)-1].Addr] = true
 		}
 		if !protoRead { // once per line, not once per arrow
 			proto, protoRead = lineProto(line), true
 		}
-		c.add(right.addr, max(right.port, 0), proto)
+		c.add(right.Addr, max(right.Port, 0), proto)
 	}
 }
 
@@ -291,25 +293,25 @@ func (c *collector) labelled(line string) {
 		if f := strings.Fields(seg); len(f) > 0 {
 			c.addHost(f[0])
 		}
-		for _, h := range ipHits(seg) {
-			p := max(h.port, 0)
-			if m := rePortWord.FindStringSubmatch(seg[h.end:]); m != nil && p == 0 {
+		for _, h := range ipscan.Hits(seg) {
+			p := max(h.Port, 0)
+			if m := rePortWord.FindStringSubmatch(seg[h.End:]); m != nil && p == 0 {
 				p, _ = strconv.Atoi(m[1])
 			}
-			c.add(h.addr, p, lineProto(seg))
+			c.add(h.Addr, p, lineProto(seg))
 		}
 	}
 	for _, loc := range reAgainst.FindAllStringIndex(line, -1) {
-		h, ok := ipAt(line, loc[1])
-		if !ok || h.start != 0 {
+		h, ok := ipscan.At(line, loc[1])
+		if !ok || h.Start != 0 {
 			continue
 		}
-		rest := line[loc[1]+h.end:]
-		p := max(h.port, 0)
+		rest := line[loc[1]+h.End:]
+		p := max(h.Port, 0)
 		if m := rePortWord.FindStringSubmatch(rest); m != nil && p == 0 {
 			p, _ = strconv.Atoi(m[1])
 		}
-		c.add(h.addr, p, "")
+		c.add(h.Addr, p, "")
 	}
 }
 
@@ -319,8 +321,8 @@ func (c *collector) misc(line, lower string) {
 	c.hostsOnly(line, lower)
 	if line[0] == '[' {
 		if m := reAuditA.FindStringSubmatch(line); m != nil {
-			src, ok1 := parseIP(m[1])
-			dst, ok2 := parseIP(m[3])
+			src, ok1 := ipscan.ParseAddr(m[1])
+			dst, ok2 := ipscan.ParseAddr(m[3])
 			if ok1 && ok2 {
 				c.own[src] = true
 				p, _ := strconv.Atoi(m[4])
@@ -333,7 +335,7 @@ func (c *collector) misc(line, lower string) {
 // hostsOnly reads what may name a host with or without an address.
 func (c *collector) hostsOnly(line, lower string) {
 	if strings.Contains(lower, "target") || strings.Contains(lower, "victim") {
-		if !mayHoldIP(line) {
+		if !ipscan.MayHold(line) {
 			c.labelled(line)
 		}
 	}
@@ -343,8 +345,8 @@ func (c *collector) hostsOnly(line, lower string) {
 	if !strings.Contains(lower, "connect ") {
 		// no CONNECT request on this line
 	} else if m := reConnect.FindStringSubmatch(line); m != nil {
-		if h, ok := firstIP(m[1]); ok && h.start == 0 {
-			c.add(h.addr, max(h.port, 0), "")
+		if h, ok := ipscan.First(m[1]); ok && h.Start == 0 {
+			c.add(h.Addr, max(h.Port, 0), "")
 		} else if host, _, found := strings.Cut(m[1], ":"); found {
 			c.addHost(host)
 		}
@@ -357,8 +359,8 @@ func (c *collector) hostsOnly(line, lower string) {
 			continue
 		}
 		for _, m := range rule.re.FindAllStringSubmatch(line, -1) {
-			if h, ok := firstIP(m[1]); ok && h.start == 0 {
-				c.add(h.addr, max(h.port, 0), "")
+			if h, ok := ipscan.First(m[1]); ok && h.Start == 0 {
+				c.add(h.Addr, max(h.Port, 0), "")
 			} else {
 				host, _, _ := strings.Cut(m[1], ":")
 				c.addHost(host)
@@ -374,7 +376,7 @@ func (c *collector) hostsOnly(line, lower string) {
 			proto = "tcp"
 		}
 		p, _ := strconv.Atoi(m[3])
-		if a, ok := parseIP(m[2]); ok {
+		if a, ok := ipscan.ParseAddr(m[2]); ok {
 			c.add(a, p, proto)
 		} else {
 			c.addHost(m[2])
@@ -399,8 +401,8 @@ func (c *collector) received(text string) {
 	for _, m := range matches {
 		fromPart, _, _ := strings.Cut(m[1], " by ")
 		byHost := firstSubmatch(reReceivedBy, m[1])
-		for _, h := range ipHits(fromPart) {
-			if c.own[h.addr] && byHost != "" {
+		for _, h := range ipscan.Hits(fromPart) {
+			if c.own[h.Addr] && byHost != "" {
 				pick = byHost
 			}
 		}

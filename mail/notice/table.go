@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/abuse-responder/abuse-responder/internal/ipscan"
 )
 
 // tableHeader is the column layout of a flow table in a report, such as
@@ -28,7 +30,7 @@ var (
 // column; nil otherwise.
 func parseTableHeader(line string) *tableHeader {
 	l := strings.ToLower(strings.TrimSpace(line))
-	if l == "" || strings.Contains(l, ":") || len(ipHits(l)) > 0 {
+	if l == "" || strings.Contains(l, ":") || len(ipscan.Hits(l)) > 0 {
 		return nil
 	}
 	cells := splitCells(columnNames.Replace(l))
@@ -73,7 +75,7 @@ func splitCells(l string) []string {
 
 // tableRow reads one row under h: a line with as many cells as the header.
 func (c *collector) tableRow(line string, h *tableHeader) bool {
-	hits := ipHits(line)
+	hits := ipscan.Hits(line)
 	if len(hits) == 0 {
 		return false
 	}
@@ -82,7 +84,7 @@ func (c *collector) tableRow(line string, h *tableHeader) bool {
 		cells = strings.Fields(line)
 	}
 	if len(cells) == len(h.cols) {
-		var dst ipHit
+		var dst ipscan.Hit
 		found, port, proto := false, 0, ""
 		for i, col := range h.cols {
 			cell := strings.TrimSpace(cells[i])
@@ -90,7 +92,7 @@ func (c *collector) tableRow(line string, h *tableHeader) bool {
 			case "srcip":
 				c.addOwn(cell)
 			case "dstip":
-				dst, found = firstIP(cell)
+				dst, found = ipscan.First(cell)
 			case "dport":
 				port, _ = strconv.Atoi(cell)
 			case "proto":
@@ -98,7 +100,7 @@ func (c *collector) tableRow(line string, h *tableHeader) bool {
 			}
 		}
 		if found {
-			c.add(dst.addr, max(port, dst.port, 0), proto)
+			c.add(dst.Addr, max(port, dst.Port, 0), proto)
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/internal/ipscan"
 )
 
 // collector gathers the third parties our instance contacted. It works by
@@ -29,14 +30,14 @@ func (c *collector) add(a netip.Addr, port int, proto string) {
 }
 
 func (c *collector) addHost(h string) {
-	if h = hostName(h); h != "" {
+	if h = ipscan.HostName(h); h != "" {
 		c.hosts.add(h)
 	}
 }
 
 func (c *collector) addOwn(s string) {
-	for _, h := range ipHits(s) {
-		c.own[h.addr] = true
+	for _, h := range ipscan.Hits(s) {
+		c.own[h.Addr] = true
 	}
 }
 
@@ -122,9 +123,9 @@ func (c *collector) bullets(d doc) {
 		return
 	}
 	text := d.lines("destination")
-	var ips []ipHit
+	var ips []ipscan.Hit
 	for _, m := range reDestIPs.FindAllStringSubmatch(text, -1) {
-		ips = append(ips, ipHits(m[1])...)
+		ips = append(ips, ipscan.Hits(m[1])...)
 	}
 	type portProto struct {
 		port  int
@@ -151,10 +152,10 @@ func (c *collector) bullets(d doc) {
 	}
 	for _, ip := range ips {
 		if len(ports) == 0 {
-			c.add(ip.addr, max(ip.port, 0), "")
+			c.add(ip.Addr, max(ip.Port, 0), "")
 		}
 		for _, p := range ports {
-			c.add(ip.addr, p.port, p.proto)
+			c.add(ip.Addr, p.port, p.proto)
 		}
 	}
 	for _, m := range reDestURLs.FindAllStringSubmatch(text, -1) {
@@ -178,7 +179,7 @@ func (c *collector) urlTarget(item string) {
 	if err != nil || u.Hostname() == "" {
 		return
 	}
-	if a, ok := parseIP(u.Hostname()); ok {
+	if a, ok := ipscan.ParseAddr(u.Hostname()); ok {
 		p, _ := strconv.Atoi(u.Port())
 		c.add(a, p, "")
 		return

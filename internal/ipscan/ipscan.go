@@ -1,4 +1,9 @@
-package notice
+// Package ipscan finds IP addresses and host names in untrusted report
+// text. It tells a whole address from a masked one (198.51.100.x,
+// 203.0.113.*, 198.51.100.■), from part of a longer token and from a CIDR
+// range, and writes IPv6 in canonical form. The notice parser and the
+// evidence parser share it so that both agree on what is an address.
+package ipscan
 
 import (
 	"net/netip"
@@ -7,26 +12,27 @@ import (
 	"strings"
 )
 
-// reIPCandidate finds things that may be addresses; ipHits then checks
+// reCandidate finds things that may be addresses; Hits then checks
 // their surroundings, since a regexp cannot tell 198.51.100.1 from the
 // masked 198.51.100.1* or the range 198.51.100.0/24.
-var reIPCandidate = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}\]?(?::\d{1,5})?|\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?`)
+var reCandidate = regexp.MustCompile(`\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}\]?(?::\d{1,5})?|\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?`)
 
-// ipHit is one well-formed, unmasked address in a line, with the port
-// written right after it (":443", "]:443"), or -1.
-type ipHit struct {
-	addr       netip.Addr
-	port       int
-	start, end int
+// Hit is one well-formed, unmasked address in a line: the address
+// (IPv4-mapped IPv6 unmapped), the port written right after it (":443",
+// "]:443") or -1, and the byte offsets of the whole token in the line.
+type Hit struct {
+	Addr       netip.Addr
+	Port       int
+	Start, End int
 }
 
-// ipHits returns the addresses in line that are whole: not part of a longer
+// Hits returns the addresses in line that are whole: not part of a longer
 // token, not masked, not a CIDR range.
-func ipHits(line string) []ipHit {
-	if !mayHoldIP(line) {
+func Hits(line string) []Hit {
+	if !MayHold(line) {
 		return nil
 	}
-	var out []ipHit
+	var out []Hit
 	for i := 0; i < len(line); {
 		if !isIPByte(line[i]) {
 			i++
@@ -48,7 +54,7 @@ func isIPByte(c byte) bool { return isHex(c) || c == '.' || c == ':' || c == '['
 // runHits checks one run of address bytes line[i:j]. Most runs are a whole
 // address or none; a run such as "ed:198.51.100.1" (the tail of "banned:")
 // falls back to the regexp to find the address inside.
-func runHits(out []ipHit, line string, i, j int) []ipHit {
+func runHits(out []Hit, line string, i, j int) []Hit {
 	run := line[i:j]
 	dots := strings.Count(run, ".")
 	if dots < 3 && strings.Count(run, ":") < 2 {
@@ -67,7 +73,7 @@ func runHits(out []ipHit, line string, i, j int) []ipHit {
 	if dots == 0 {
 		return out
 	}
-	for _, loc := range reIPCandidate.FindAllStringIndex(run, -1) {
+	for _, loc := range reCandidate.FindAllStringIndex(run, -1) {
 		if h, ok := checkHit(line, i+loc[0], i+loc[1]); ok {
 			out = append(out, h)
 		}
@@ -75,7 +81,7 @@ func runHits(out []ipHit, line string, i, j int) []ipHit {
 	return out
 }
 
-func checkHit(line string, start, end int) (ipHit, bool) {
+func checkHit(line string, start, end int) (Hit, bool) {
 	tok := line[start:end]
 	port := -1
 	var host string
@@ -83,7 +89,7 @@ func checkHit(line string, start, end int) (ipHit, bool) {
 	case strings.HasPrefix(tok, "["):
 		i := strings.IndexByte(tok, ']')
 		if i < 0 {
-			return ipHit{}, false
+			return Hit{}, false
 		}
 		host = tok[1:i]
 		if rest := tok[i+1:]; strings.HasPrefix(rest, ":") {
@@ -96,14 +102,14 @@ func checkHit(line string, start, end int) (ipHit, bool) {
 	default:
 		host = strings.TrimSuffix(tok, "]")
 	}
-	a, ok := parseIP(host)
+	a, ok := ParseAddr(host)
 	if !ok {
-		return ipHit{}, false
+		return Hit{}, false
 	}
 	if start > 0 {
 		c := line[start-1]
 		if isWordByte(c) || c == '.' || c == '*' || (c == ':' && a.Is6()) || c == '/' || strings.HasPrefix(line[:start], "■") {
-			return ipHit{}, false
+			return Hit{}, false
 		}
 	}
 	if end < len(line) {
@@ -111,22 +117,22 @@ func checkHit(line string, start, end int) (ipHit, bool) {
 		rest := line[end:]
 		switch {
 		case isWordByte(c) || c == '*' || strings.HasPrefix(rest, "■") || (c == ':' && port < 0):
-			return ipHit{}, false
+			return Hit{}, false
 		case c == '.' && end+1 < len(line) && (isWordByte(line[end+1]) || line[end+1] == '*'):
-			return ipHit{}, false
+			return Hit{}, false
 		case c == '/' && end+1 < len(line) && line[end+1] >= '0' && line[end+1] <= '9':
-			return ipHit{}, false // a CIDR range, never one target
+			return Hit{}, false // a CIDR range, never one target
 		}
 	}
 	if port > 65535 || port == 0 {
 		port = -1
 	}
-	return ipHit{addr: a, port: port, start: start, end: end}, true
+	return Hit{Addr: a, Port: port, Start: start, End: end}, true
 }
 
-// mayHoldIP is a cheap test that rules out most lines before the regexp:
+// MayHold is a cheap test that rules out most lines before the regexp:
 // an IPv4 address has "d.d", an IPv6 one has "x:" followed by a hex digit or ':'.
-func mayHoldIP(s string) bool {
+func MayHold(s string) bool {
 	for i := 1; i+1 < len(s); i++ {
 		switch s[i] {
 		case '.':
@@ -142,15 +148,17 @@ func mayHoldIP(s string) bool {
 	return false
 }
 
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func isWordByte(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
 }
 
-// parseIP accepts a literal IPv4 or IPv6 address (no zone), returning it
+// ParseAddr accepts a literal IPv4 or IPv6 address (no zone), returning it
 // unmapped so that ::ffff:198.51.100.1 and 198.51.100.1 are one address.
-func parseIP(s string) (netip.Addr, bool) {
+func ParseAddr(s string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" || a.IsUnspecified() {
 		return netip.Addr{}, false
@@ -161,45 +169,47 @@ func parseIP(s string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
-// ipWindow is the longest text an address with a port can take: a bracketed
+// Window is the longest text an address with a port can take: a bracketed
 // IPv6 address with an embedded IPv4 tail and a port. Rules that look for an
 // address right after a label read this much, never the rest of the line,
 // so a hostile line with a million labels costs linear time.
-const ipWindow = 56
+const Window = 56
 
-// ipAt returns the address that starts at line[i], if one does.
-func ipAt(line string, i int) (ipHit, bool) {
-	end := min(len(line), i+ipWindow)
+// At returns the address that starts at line[i], if one does. It reads at
+// most the run of address bytes from i, so callers may call it once per
+// label on a long line and stay linear.
+func At(line string, i int) (Hit, bool) {
+	end := min(len(line), i+Window)
 	// Extend to the end of the run of address bytes so that a longer token
 	// is not mistaken for an address cut at the window's edge.
 	for end < len(line) && isIPByte(line[end]) {
 		end++
 	}
-	if end-i > 2*ipWindow {
-		return ipHit{}, false
+	if end-i > 2*Window {
+		return Hit{}, false
 	}
 	end = min(len(line), end+1) // the byte after, for checkHit's masking test
-	h, ok := firstIP(line[i:end])
-	if !ok || h.start != 0 {
-		return ipHit{}, false
+	h, ok := First(line[i:end])
+	if !ok || h.Start != 0 {
+		return Hit{}, false
 	}
 	return h, true
 }
 
-// firstIP returns the first address in s, or false.
-func firstIP(s string) (ipHit, bool) {
-	h := ipHits(s)
+// First returns the first address in s, or false.
+func First(s string) (Hit, bool) {
+	h := Hits(s)
 	if len(h) == 0 {
-		return ipHit{}, false
+		return Hit{}, false
 	}
 	return h[0], true
 }
 
 var reHostName = regexp.MustCompile(`^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]$`)
 
-// hostName returns s as a lower-case DNS name, or "" when it is not one
+// HostName returns s as a lower-case DNS name, or "" when it is not one
 // (an address, a bare word, one of our own AWS host names).
-func hostName(s string) string {
+func HostName(s string) string {
 	s = strings.ToLower(strings.Trim(strings.TrimSpace(s), `"'<>()[],;.`))
 	if len(s) > 253 || !reHostName.MatchString(s) {
 		return ""
