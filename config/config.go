@@ -240,3 +240,11 @@ func LoadBytes(name string, data []byte, opts Options) (*Config, error) {
 	}
 	return cfg, nil
 }
+
+// Defaults returns the defaults of the sections that the host-side
+// commands (analyze, collect) read, for a host that has no config file:
+// no AWS accounts, the default log and web-root paths.
+func Defaults() (AWS, Analyze) {
+	c := &checker{}
+	return c.aws(&rawAWS{}), c.analyze(&rawAnalyze{})
+}

@@ -250,3 +250,11 @@ func TestAllowlist(t *testing.T) {
 		})
 	}
 }
+
+func TestHostDefaults(t *testing.T) {
+	aws, an := Defaults()
+	if len(aws.Accounts) != 0 || an.WindowMargin != time.Hour || an.HostEvidence != "auto" ||
+		len(an.WebRoots) != 1 || an.WebRoots[0] != "/var/www" || len(an.AccessLogs) == 0 {
+		t.Errorf("Defaults() = %+v, %+v", aws, an)
+	}
+}

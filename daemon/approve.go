@@ -94,7 +94,7 @@ func (d *Daemon) queueReply(tx *store.Tx, c store.Case) error {
 		return tx.Transition(c.ID, abuse.StateNeedsHuman,
 			fmt.Sprintf("reply address %s is not in notices.senders: not answered automatically", to))
 	}
-	body, err := d.draftReply(c, nil, c.AdminNote)
+	body, err := d.draftReply(tx, c, c.AdminNote)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/analyze"
 	"github.com/abuse-responder/abuse-responder/mail/approval"
 	"github.com/abuse-responder/abuse-responder/mail/notice"
 	"github.com/abuse-responder/abuse-responder/store"
@@ -145,9 +147,11 @@ func (d *Daemon) handleNotice(ctx context.Context, m store.Message, n *abuse.Not
 	}); err != nil {
 		return err
 	}
-	var findings []string
-	if !exists {
-		findings = d.analyze(ctx, store.Case{ID: n.CaseID, AccountID: n.AccountID, Type: n.Type, Notice: *n}, log)
+	var an *analyze.Analysis
+	if !exists && d.analyzer != nil {
+		a := d.analyzer.Analyze(ctx, *n)
+		log.Info("analysed", "verdict", a.Verdict, "cause", a.Cause.Kind, "problems", len(a.Problems))
+		an = &a
 	}
 	return d.store.Update(ctx, func(tx *store.Tx) error {
 		c, exists, err := tx.Case(n.CaseID)
@@ -157,13 +161,13 @@ func (d *Daemon) handleNotice(ctx context.Context, m store.Message, n *abuse.Not
 		if exists {
 			return d.followUp(tx, c, m, n, security, log)
 		}
-		return d.openCase(tx, m, n, findings, validation, security, log)
+		return d.openCase(tx, m, n, an, validation, security, log)
 	})
 }
 
 // openCase creates the case and queues its summary in the same
 // transaction: a crash leaves either both or neither.
-func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, findings, validation, security []string, log *slog.Logger) error {
+func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, an *analyze.Analysis, validation, security []string, log *slog.Logger) error {
 	c := store.Case{
 		ID: n.CaseID, State: abuse.StateReceived, AccountID: n.AccountID, Type: n.Type,
 		Activity: n.ReportedActivity, Notice: *n, NoticeMessageID: n.MessageID,
@@ -181,7 +185,7 @@ func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, findin
 	if err := tx.Transition(c.ID, abuse.StateParsed, "notice parsed"); err != nil {
 		return err
 	}
-	if err := tx.Transition(c.ID, abuse.StateAnalyzed, analysisReason(d.analyzer)); err != nil {
+	if err := d.recordAnalysis(tx, c.ID, an); err != nil {
 		return err
 	}
 	problems := append(validation, security...)
@@ -189,7 +193,7 @@ func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, findin
 	if len(problems) > 0 {
 		next, reason = abuse.StateNeedsHuman, strings.Join(problems, "; ")
 	}
-	draft, err := d.draftReply(c, findings, "")
+	draft, err := d.draftReply(tx, c, "")
 	if err != nil {
 		return err
 	}
@@ -204,7 +208,7 @@ func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, findin
 	if c.Urgent {
 		kind = "urgent"
 	}
-	if err := d.queueSummary(tx, c, kind, c.ID+":summary", findings, draft, problems, next); err != nil {
+	if err := d.queueSummary(tx, c, kind, c.ID+":summary", draft, problems, next); err != nil {
 		return err
 	}
 	if err := tx.SetMessageStatus(m.ID, store.StatusHandled, c.ID, "opened the case"); err != nil {
@@ -231,7 +235,7 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 		if err := tx.SaveCase(c); err != nil {
 			return err
 		}
-		draft, err := d.draftReply(c, nil, c.AdminNote)
+		draft, err := d.draftReply(tx, c, c.AdminNote)
 		if err != nil {
 			return err
 		}
@@ -245,7 +249,7 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 		key := fmt.Sprintf("%s:urgent:%d", c.ID, m.ID)
 		shown := c
 		shown.Notice = escalated(c.Notice, *n)
-		if err := d.queueSummary(tx, shown, "urgent", key, nil, draft, problems, c.State); err != nil {
+		if err := d.queueSummary(tx, shown, "urgent", key, draft, problems, c.State); err != nil {
 			return err
 		}
 		note = "escalated: " + string(n.Stage)
@@ -279,23 +283,33 @@ func escalated(first, follow abuse.Notice) abuse.Notice {
 	return n
 }
 
-func (d *Daemon) analyze(ctx context.Context, c store.Case, log *slog.Logger) []string {
-	if d.analyzer == nil {
-		return nil
+// recordAnalysis stores the analysis with the case and moves it to
+// analyzed, in the case's first transaction.
+func (d *Daemon) recordAnalysis(tx *store.Tx, caseID string, an *analyze.Analysis) error {
+	if an == nil {
+		return tx.Transition(caseID, abuse.StateAnalyzed, "no analysis configured")
 	}
-	f, err := d.analyzer.Analyze(ctx, c)
+	doc, err := json.Marshal(an)
 	if err != nil {
-		log.Warn("analysis failed; the summary says so", "err", err)
-		return []string{"analysis failed: " + err.Error()}
+		return fmt.Errorf("encode the analysis of %s: %w", caseID, err)
 	}
-	return f
+	if err := tx.AddAnalysis(store.Analysis{CaseID: caseID, Verdict: string(an.Verdict), Doc: doc}); err != nil {
+		return err
+	}
+	return tx.Transition(caseID, abuse.StateAnalyzed, fmt.Sprintf("verdict %s: %s", an.Verdict, an.Why))
 }
 
-func analysisReason(a Analyzer) string {
-	if a == nil {
-		return "no analysis configured (the analysis stage is not built yet)"
+// analysisOf returns the case's latest analysis, or nil when it has none.
+func analysisOf(tx *store.Tx, caseID string) (*analyze.Analysis, error) {
+	rec, ok, err := tx.LatestAnalysis(caseID)
+	if err != nil || !ok {
+		return nil, err
 	}
-	return "analysis done"
+	var an analyze.Analysis
+	if err := json.Unmarshal(rec.Doc, &an); err != nil {
+		return nil, fmt.Errorf("decode the analysis of %s: %w", caseID, err)
+	}
+	return &an, nil
 }
 
 // planHash binds an approval to exactly what would be sent: a changed

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/analyze"
 	"github.com/abuse-responder/abuse-responder/mail"
 	"github.com/abuse-responder/abuse-responder/mail/approval"
 	"github.com/abuse-responder/abuse-responder/store"
@@ -68,10 +70,13 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 }
 
-// Analyzer is the analysis stage's seam: the analysis issue implements it.
-// It returns lines for the summary and the reply. Nil means no analysis.
+// Analyzer is the analysis stage (*analyze.Analyzer). It is called once
+// per new case, from the case loop, before the case's transaction: it may
+// take seconds (AWS calls, log scans) and must not hold the store's writer.
+// It does not fail: what it could not learn is in the Analysis's Problems.
+// Nil means no analysis.
 type Analyzer interface {
-	Analyze(ctx context.Context, c store.Case) (findings []string, err error)
+	Analyze(ctx context.Context, n abuse.Notice) analyze.Analysis
 }
 
 // Daemon runs the case loop and the outbox loop.

@@ -101,11 +101,11 @@ func (d *Daemon) remind(tx *store.Tx, c store.Case) error {
 	if due == "" {
 		return nil
 	}
-	draft, err := d.draftReply(c, nil, "")
+	draft, err := d.draftReply(tx, c, "")
 	if err != nil {
 		return err
 	}
-	return d.queueSummary(tx, c, "reminder", due, nil, draft, nil, c.State)
+	return d.queueSummary(tx, c, "reminder", due, draft, nil, c.State)
 }
 
 // closeIfReplied ends a case once its reply is sent, and hands it to a

@@ -48,7 +48,8 @@ type harness struct {
 	key    []byte
 	cfg    Config
 
-	metrics *Metrics // of the latest run
+	metrics  *Metrics // of the latest run
+	analyzer Analyzer // nil: no analysis
 
 	mu       sync.Mutex
 	received []embedded.Mail // everything the SMTP listener took, in order
@@ -125,7 +126,7 @@ func (h *harness) start(crash func(point string) error) *run {
 	}
 	h.metrics = NewMetrics(st)
 	d, err := New(h.cfg, st, mail.NewSender(mail.SMTPConfig{Address: h.smtp.Addr, TLS: "none", Timeout: 5 * time.Second}),
-		approval.NewSigner(h.key), nil, h.metrics, log)
+		approval.NewSigner(h.key), h.analyzer, h.metrics, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

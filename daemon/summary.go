@@ -23,7 +23,15 @@ func mailHeader(h textproto.Header) gomail.Header {
 // carries the approval token, and queues it under key. Composing inside
 // the transaction means a restart resends the same bytes, never a second,
 // different summary.
-func (d *Daemon) queueSummary(tx *store.Tx, c store.Case, kind, key string, findings []string, draft string, problems []string, state abuse.State) error {
+func (d *Daemon) queueSummary(tx *store.Tx, c store.Case, kind, key string, draft string, problems []string, state abuse.State) error {
+	an, err := analysisOf(tx, c.ID)
+	if err != nil {
+		return err
+	}
+	var findings []string
+	if an != nil {
+		findings = an.SummaryLines()
+	}
 	token := ""
 	if state == abuse.StateAwaitingApproval {
 		token = d.signer.Token(c.ID, c.PlanHash, d.now().Add(d.cfg.TokenTTL))
@@ -66,8 +74,18 @@ func addresses(list []*netmail.Address) []string {
 	return out
 }
 
-// draftReply renders the reply to AWS from the case record.
-func (d *Daemon) draftReply(c store.Case, findings []string, adminNote string) (string, error) {
+// draftReply renders the reply to AWS from the case record, its analysis
+// included: the same record gives the same text, so the plan hash of the
+// draft the approver saw matches the reply that is sent.
+func (d *Daemon) draftReply(tx *store.Tx, c store.Case, adminNote string) (string, error) {
+	an, err := analysisOf(tx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	var findings []string
+	if an != nil {
+		findings = an.ReplyLines()
+	}
 	n := c.Notice
 	var instances []string
 	for _, r := range n.Resources {

@@ -81,6 +81,10 @@ func runDemo(e *env, verbose bool) error {
 	}
 	defer st.Close()
 
+	an, err := demoAnalyzer(filepath.Join(dir, "host"))
+	if err != nil {
+		return fmt.Errorf("build the demo host: %w", err)
+	}
 	logOut := io.Discard
 	if verbose {
 		logOut = e.stderr
@@ -100,7 +104,7 @@ func runDemo(e *env, verbose bool) error {
 		Hostname: "demo.example", TokenTTL: time.Hour, Reminders: []time.Duration{8 * time.Hour, 2 * time.Hour},
 		Contact: "Demo Ops, +1 555 0100", SentMailbox: "Sent", IMAP: imapCfg, Tick: 200 * time.Millisecond,
 	}, st, mail.NewSender(mail.SMTPConfig{Address: smtpSrv.Addr, TLS: "none", Timeout: 10 * time.Second}),
-		approval.NewSigner(key), nil, nil, log)
+		approval.NewSigner(key), an, nil, log)
 	if err != nil {
 		return err
 	}
@@ -113,6 +117,7 @@ func runDemo(e *env, verbose bool) error {
 	defer func() { stop(); <-done; <-done }()
 
 	say("== abuse-responder demo: embedded IMAP server %s, SMTP listener %s, report-only mode", imapSrv.Addr, smtpSrv.Addr)
+	say("   host evidence is read from a demo tree in %s, not from this machine", filepath.Join(dir, "host"))
 	say("\n== 1. AWS's notice arrives in the watched mailbox (built-in sample; our MX's Authentication-Results is simulated)")
 	if err := imapSrv.Deliver(withAuthResults(redate(demoNotice), "dmarc=pass header.from=support.aws.com")); err != nil {
 		return fmt.Errorf("deliver the notice: %w", err)
@@ -155,7 +160,8 @@ func runDemo(e *env, verbose bool) error {
 	if err := showCase(e, st, "13051177201-1", false); err != nil {
 		return err
 	}
-	say("\n== Not in this demo yet: analysis (EC2, logs) and blocking; they come with their issues.")
+	say("\n== Analysis ran on a demo host tree (%s: a web root with one infected script, an access log);", filepath.Join(dir, "host"))
+	say("   EC2 and the flow logs need an [[aws.accounts]] entry, so the demo has none. Blocking is not built yet.")
 	return nil
 }
 

@@ -51,6 +51,8 @@ func commands() []command {
 		{"demo", "run the pipeline on a built-in notice, no accounts needed", cmdDemo},
 		{"run", "run the daemon (the systemd service)", cmdRun},
 		{"parse", "print what the parser sees in notice mails", cmdParse},
+		{"analyze", "analyse a notice: resources, evidence, verdict and cause", cmdAnalyze},
+		{"collect", "collect host evidence for a notice on this machine (read only)", cmdCollect},
 		{"check-config", "validate the config file and list every problem", cmdCheckConfig},
 		{"cases", "list cases, or show one with its history", cmdCases},
 		{"approve", "confirm a case from the shell", cmdDecide("approve", "confirm")},

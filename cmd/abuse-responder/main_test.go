@@ -191,6 +191,12 @@ func TestDemo(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "13051177201-1") || !strings.Contains(out, "203.0.113.10 port 23/tcp") {
 		t.Fatalf("demo: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	// The analysis ran on the demo host: the summary names the script.
+	for _, want := range []string{"verdict: confirmed", "wp-content/uploads/2026/04/.thumb.php", "Likely cause"} {
+		if !strings.Contains(strings.ReplaceAll(out, "=\n", ""), want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
 }
 
 // TestRunInvalidConfig: run refuses a bad config with exit 2, the status

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/abuse-responder/abuse-responder/analyze"
 	"github.com/abuse-responder/abuse-responder/config"
 	"github.com/abuse-responder/abuse-responder/daemon"
 	"github.com/abuse-responder/abuse-responder/mail"
@@ -99,7 +100,8 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger) (*parts, er
 		}
 		dcfg.ReplyTemplate = string(b)
 	}
-	d, err := daemon.New(dcfg, st, mail.NewSender(smtpConfig(cfg.SMTP)), approval.NewSigner(key), nil, p.metrics, log)
+	an := analyze.New(analyzeConfig(cfg), log.With("component", "analyze"))
+	d, err := daemon.New(dcfg, st, mail.NewSender(smtpConfig(cfg.SMTP)), approval.NewSigner(key), an, p.metrics, log)
 	if err != nil {
 		p.Close()
 		return nil, err
