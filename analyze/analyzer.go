@@ -57,6 +57,9 @@ type Config struct {
 	Identity func(ctx context.Context) string
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
+	// Timeout bounds one analysis (default 2m): the daemon's case loop
+	// waits for it, so a hung AWS call must not hold every case.
+	Timeout time.Duration
 }
 
 // Analyzer runs the analysis of notices. It is safe for concurrent use.
@@ -76,6 +79,9 @@ func New(cfg Config, log *slog.Logger) *Analyzer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Minute
+	}
 	if cfg.Identity == nil {
 		cfg.Identity = metadataInstanceID
 	}
@@ -86,6 +92,8 @@ func New(cfg Config, log *slog.Logger) *Analyzer {
 // that cannot be had (AWS unreachable, a denied call, the wrong host) is
 // named in Problems and the verdict is drawn from the rest.
 func (an *Analyzer) Analyze(ctx context.Context, n abuse.Notice) Analysis {
+	ctx, cancel := context.WithTimeout(ctx, an.cfg.Timeout)
+	defer cancel()
 	a := Analysis{
 		CaseID:      n.CaseID,
 		Targets:     nonNil(n.Targets),
@@ -107,6 +115,13 @@ func (an *Analyzer) Analyze(ctx context.Context, n abuse.Notice) Analysis {
 
 	a.Verdict, a.Why = decide(&a)
 	a.Cause = findCause(a.Host.Findings, n.Type)
+	if an.log != nil {
+		// Missing parts are recorded in the analysis; the journal gets them
+		// too, since they usually mean a config or permission to fix.
+		for _, p := range a.Problems {
+			an.log.Info("analysis part missing", "case", n.CaseID, "problem", p)
+		}
+	}
 	return a
 }
 

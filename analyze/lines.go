@@ -12,6 +12,10 @@ import (
 // stays in the store and in `analyze --json`.
 const maxHostLines = 15
 
+// maxReportLines bounds the summaries of the report's lines: a port scan
+// of a thousand ports is one story, not a thousand lines.
+const maxReportLines = 10
+
 // SummaryLines is the analysis for the admins: the verdict, the cause with
 // its support, what the report's lines say, the resources, the flow logs
 // and the host findings.
@@ -21,7 +25,11 @@ func (a Analysis) SummaryLines() []string {
 	for _, s := range a.Cause.Support {
 		out = append(out, "  supported by "+s)
 	}
-	for _, s := range a.Evidence.Summaries {
+	for i, s := range a.Evidence.Summaries {
+		if i == maxReportLines {
+			out = append(out, fmt.Sprintf("the report shows … and %d more kinds of lines (abuse-responder analyze --json)", len(a.Evidence.Summaries)-i))
+			break
+		}
 		out = append(out, "the report shows "+s.Text)
 	}
 	for _, r := range a.Resources {
