@@ -144,27 +144,11 @@ func New(cfg Config, st *store.Store, sender *mail.Sender, signer *approval.Sign
 }
 
 // Deliver stores one fetched mail; the watcher moves it on the server only
-// after this returns nil, so a mail is never lost between the two.
+// after this returns nil, so a mail is never lost between the two. A
+// watcher built with mail.NewBatchWatcher and DeliverBatch stores a whole
+// fetched batch with one commit instead (ingest.go).
 func (d *Daemon) Deliver(ctx context.Context, in mail.Incoming) error {
-	id, dup, err := d.store.AddMessage(ctx, store.Message{
-		Mailbox: in.Mailbox, UIDValidity: in.UIDValidity, UID: in.UID,
-		MessageID: messageIDOf(in.Raw), Raw: in.Raw, FetchedAt: d.now(),
-	})
-	if err != nil {
-		return fmt.Errorf("store message uid %d: %w", in.UID, err)
-	}
-	if in.Truncated {
-		d.log.Warn("mail larger than the limit: stored its start; the whole mail stays on the IMAP server",
-			"uid", in.UID, "kept_bytes", len(in.Raw))
-	}
-	if !dup {
-		d.mu.Lock()
-		d.received[id] = d.now()
-		d.mu.Unlock()
-		d.metrics.messages.Inc()
-	}
-	wake(d.wakeCases)
-	return nil
+	return d.DeliverBatch(ctx, []mail.Incoming{in})
 }
 
 func wake(ch chan struct{}) {
@@ -196,6 +180,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-errs
 	if d.sent != nil {
 		d.sent.Close()
+	}
+	if d.sender != nil {
+		d.sender.Close() // QUIT on the kept SMTP connection; the Sender stays usable
 	}
 	if ctx.Err() != nil {
 		// Stopped from outside: an error on the way out (a transaction

@@ -141,7 +141,7 @@ func (h *harness) start(crash func(point string) error) *run {
 			return err
 		}
 	}
-	w := mail.NewWatcher(h.cfg.IMAP, st, d.Deliver, log)
+	w := mail.NewBatchWatcher(h.cfg.IMAP, st, d.DeliverBatch, log)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); w.Run(ctx) }()

@@ -6,9 +6,10 @@
 // Reading is built around one promise: a message that reached the watched
 // mailbox is handed to the daemon at least once and, with the store's dedup,
 // acted on exactly once. The Watcher fetches with BODY.PEEK[], hands each
-// message to a deliver function that stores it durably, and only then moves it
-// to the processed mailbox (or flags it \Seen) and advances a cursor of
-// (UIDVALIDITY, last UID) kept by a CursorStore. A crash at any point means
+// message (or, from NewBatchWatcher, each fetched batch) to a deliver
+// function that stores it durably, and only then moves it to the processed
+// mailbox (or flags it \Seen) and advances a cursor of (UIDVALIDITY, last
+// UID) kept by a CursorStore. A crash at any point means
 // redelivery, never loss. Sent replies are appended to a Sent folder
 // (AppendSent), so the outbox can ask the server (HasMessageID) whether a
 // reply whose sending was not recorded really went out before sending it

@@ -27,7 +27,7 @@ type IMAPConfig struct {
 	PollInterval     time.Duration // between checks when IDLE is off or not offered; 0 = 60s
 	IDLE             bool          // use IDLE when the server offers it
 	IdleRefresh      time.Duration // re-issue IDLE at least this often; 0 = 25m
-	BatchSize        int           // UIDs per FETCH; 0 = 100
+	BatchSize        int           // UIDs per FETCH; 0 = 256
 	TLSConfig        *tls.Config   // nil = system roots; ServerName defaults to the host of Address
 	DialTimeout      time.Duration // TCP connect and TLS handshake; 0 = 15s
 }
@@ -63,7 +63,14 @@ type CursorStore interface {
 const (
 	imapDefaultPoll        = 60 * time.Second
 	imapDefaultIdleRefresh = 25 * time.Minute
-	imapDefaultBatch       = 100
+	imapDefaultBatch       = 256
+	// imapBatchBytes bounds the mail a batch watcher holds in memory before
+	// handing it over: a FETCH of BatchSize large mails is delivered in
+	// parts. A single mail (up to MaxMessageBytes) always goes through.
+	imapBatchBytes = 32 << 20
+	// imapMarkBatch is how many delivered UIDs the watcher gathers before it
+	// marks them handled with one MOVE or STORE (deliverAll says why).
+	imapMarkBatch          = 4096
 	imapDefaultDialTimeout = 15 * time.Second
 	// imapCommandTimeout bounds the greeting, STARTTLS, authentication and
 	// SELECT, and each short sent-folder session: go-imap itself waits for a

@@ -3,6 +3,7 @@ package mail
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -195,10 +196,11 @@ func TestWatcherMoveFallback(t *testing.T) {
 }
 
 // A backlog arrives in batches of BatchSize, in UID order, each message once;
-// the cursor advances per batch on the normal path and once at the end of a
-// first-run scan.
+// it is marked handled in groups of at least markBatch, and the cursor
+// advances per group on the normal path and once at the end of a first-run
+// scan.
 func TestWatcherBacklog(t *testing.T) {
-	const n, batch = 1000, 100
+	const n, batch, markBatch = 1000, 100, 250
 	for _, known := range []bool{true, false} {
 		t.Run(fmt.Sprintf("cursor-known=%v", known), func(t *testing.T) {
 			ts := newIMAPTestServer(t, imapTestServerOpts{})
@@ -212,7 +214,11 @@ func TestWatcherBacklog(t *testing.T) {
 				cursors.SetCursor(t.Context(), "INBOX", 1, 0)
 			}
 			sink := newIMAPSink()
-			r := startIMAPWatcher(t, cfg, cursors, sink)
+			r := runIMAPWatcher(t, func(log *slog.Logger) *Watcher {
+				w := NewWatcher(cfg, cursors, sink.deliver, log)
+				w.markBatch = markBatch
+				return w
+			})
 			got := sink.next(t, n)
 			imapWaitFor(t, r.idling, "IDLE after the backlog")
 			for i, in := range got {
@@ -236,10 +242,10 @@ func TestWatcherBacklog(t *testing.T) {
 			}
 			want := []uint32{n}
 			if known {
-				want = nil
-				for i := batch; i <= n; i += batch {
-					want = append(want, uint32(i))
-				}
+				want = []uint32{300, 600, 900, 1000} // the first batch ending at or past each 250
+			}
+			if c := strings.Count(r.logs.String(), `msg="imap: marked handled"`); c != 4 {
+				t.Errorf("marked handled %d times, want 4", c)
 			}
 			if !slices.Equal(lasts, want) {
 				t.Errorf("SetCursor last UIDs = %v, want %v", lasts, want)

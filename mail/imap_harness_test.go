@@ -133,6 +133,17 @@ type imapRun struct {
 // startIMAPWatcher runs a watcher for cfg until the test ends.
 func startIMAPWatcher(t *testing.T, cfg IMAPConfig, cursors CursorStore, sink *imapSink) *imapRun {
 	t.Helper()
+	return runIMAPWatcher(t, func(log *slog.Logger) *Watcher { return NewWatcher(cfg, cursors, sink.deliver, log) })
+}
+
+// startIMAPBatchWatcher is startIMAPWatcher for a batch deliver.
+func startIMAPBatchWatcher(t *testing.T, cfg IMAPConfig, cursors CursorStore, sink *imapBatchSink) *imapRun {
+	t.Helper()
+	return runIMAPWatcher(t, func(log *slog.Logger) *Watcher { return NewBatchWatcher(cfg, cursors, sink.deliver, log) })
+}
+
+func runIMAPWatcher(t *testing.T, newW func(*slog.Logger) *Watcher) *imapRun {
+	t.Helper()
 	r := &imapRun{
 		done:      make(chan error, 1),
 		connected: make(chan struct{}, 64),
@@ -141,7 +152,7 @@ func startIMAPWatcher(t *testing.T, cfg IMAPConfig, cursors CursorStore, sink *i
 		logs:      &imapLogBuf{},
 	}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	r.w = NewWatcher(cfg, cursors, sink.deliver, log)
+	r.w = newW(log)
 	r.w.backoffMin, r.w.backoffMax = 20*time.Millisecond, 200*time.Millisecond
 	r.w.OnConnect = func() { r.connected <- struct{}{} }
 	r.w.OnReconnect = func(err error) { r.reconnect <- err }

@@ -32,24 +32,71 @@ type Watcher struct {
 	cfg     IMAPConfig
 	cfgErr  error
 	cursors CursorStore
-	deliver func(context.Context, Incoming) error
+	deliver imapDeliverFunc
 	log     *slog.Logger
 	wake    chan struct{}
+	// batchBytes bounds the bytes handed to deliver at once (0: one
+	// message at a time); markBatch is how many delivered UIDs are marked
+	// handled together. Tests lower both.
+	batchBytes, markBatch int
 
 	// Test seams, left zero in production.
 	backoffMin, backoffMax time.Duration
 	onIdle                 func() // called each time IDLE is entered
 }
 
-// NewWatcher prepares a watcher; nothing connects until Run. deliver must
-// store the message durably before it returns nil: only then is the mail
-// moved (or flagged \Seen) and the cursor advanced. An error from deliver
-// means "try again later": the watcher stops at that message, reconnects with
-// backoff and offers it again, so deliver should fail only for transient
-// reasons and store mail it cannot make sense of (to be marked needs-human)
-// rather than refuse it, or that message holds up the mailbox. deliver runs on
-// Run's goroutine with Run's context. An invalid cfg is reported by Run.
+// imapDeliverFunc is how the watcher hands over mail, whichever
+// constructor was used: it reports how many of msgs, from the first on, are
+// stored durably (all of them when err is nil). Only those are marked
+// handled on the server.
+type imapDeliverFunc func(ctx context.Context, msgs []Incoming) (stored int, err error)
+
+// NewWatcher prepares a watcher that hands over one message at a time;
+// nothing connects until Run. deliver must store the message durably before
+// it returns nil: only then is the mail moved (or flagged \Seen) and the
+// cursor advanced. An error from deliver means "try again later": the
+// watcher stops at that message, reconnects with backoff and offers it
+// again, so deliver should fail only for transient reasons and store mail it
+// cannot make sense of (to be marked needs-human) rather than refuse it, or
+// that message holds up the mailbox. deliver runs on Run's goroutine with
+// Run's context. An invalid cfg is reported by Run.
+//
+// A backlog is faster with NewBatchWatcher, which stores a fetched batch
+// with one commit instead of one per message.
 func NewWatcher(cfg IMAPConfig, cursors CursorStore, deliver func(context.Context, Incoming) error, log *slog.Logger) *Watcher {
+	one := func(ctx context.Context, msgs []Incoming) (int, error) {
+		for i, in := range msgs {
+			if err := deliver(ctx, in); err != nil {
+				return i, err
+			}
+		}
+		return len(msgs), nil
+	}
+	w := newWatcher(cfg, cursors, one, log)
+	w.batchBytes = 0 // one at a time, as it arrives: nothing to gain by holding mail
+	return w
+}
+
+// NewBatchWatcher is NewWatcher for a deliver that stores several messages
+// at once, all or none: the messages of one FETCH (at most BatchSize, and at
+// most 32 MiB of them unless one mail alone is larger) are handed over
+// together. Only after deliver returned nil are they marked handled on the
+// server (gathered over several batches into one MOVE or STORE) and the
+// cursor advanced. An error means none of msgs is taken as stored: none is
+// marked, and all of them are offered again later, so deliver must
+// deduplicate (the store does). The other rules are NewWatcher's. msgs and their Raw are not
+// used by the watcher after deliver returns.
+func NewBatchWatcher(cfg IMAPConfig, cursors CursorStore, deliver func(ctx context.Context, msgs []Incoming) error, log *slog.Logger) *Watcher {
+	all := func(ctx context.Context, msgs []Incoming) (int, error) {
+		if err := deliver(ctx, msgs); err != nil {
+			return 0, err
+		}
+		return len(msgs), nil
+	}
+	return newWatcher(cfg, cursors, all, log)
+}
+
+func newWatcher(cfg IMAPConfig, cursors CursorStore, deliver imapDeliverFunc, log *slog.Logger) *Watcher {
 	cfg, err := cfg.withDefaults()
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -63,6 +110,8 @@ func NewWatcher(cfg IMAPConfig, cursors CursorStore, deliver func(context.Contex
 		wake:       make(chan struct{}, 1),
 		backoffMin: imapBackoffMin,
 		backoffMax: imapBackoffMax,
+		batchBytes: imapBatchBytes,
+		markBatch:  imapMarkBatch,
 	}
 }
 

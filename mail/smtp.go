@@ -1,13 +1,14 @@
 package mail
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -30,11 +31,35 @@ type SMTPConfig struct {
 // smtpDefaultTimeout bounds a conversation when SMTPConfig.Timeout is 0.
 const smtpDefaultTimeout = 30 * time.Second
 
-// Sender delivers composed mail to the submission server, one connection
-// per message: the daemon sends a few mails a day, so a pooled connection
-// would only add states to get wrong. It is safe for concurrent use.
+// smtpIdleTimeout is how long an unused connection stays open. A backlog
+// sends its mails back to back on one connection; a daemon that sends a few
+// mails a day should not hold one open for hours, and servers drop idle
+// clients after a few minutes anyway (Postfix: 300 s).
+const smtpIdleTimeout = 30 * time.Second
+
+// Sender delivers composed mail to the submission server. It keeps one
+// connection open between mails (greeting, TLS and AUTH once, then one
+// MAIL/RCPT/DATA transaction per mail) and closes it after smtpIdleTimeout
+// unused or on any failure. Sends are serialised on that connection. It is
+// safe for concurrent use.
 type Sender struct {
-	cfg SMTPConfig
+	cfg         SMTPConfig
+	idleTimeout time.Duration // smtpIdleTimeout; tests shorten it
+
+	mu       sync.Mutex
+	conn     *smtpConn // nil: none open
+	lastUsed time.Time
+	idle     *time.Timer
+}
+
+// smtpConn is one open, greeted and authenticated connection.
+type smtpConn struct {
+	raw net.Conn
+	dc  *smtpDeadlineConn
+	c   *smtp.Client
+	// used is set once a mail went through: a failure before DATA on a
+	// connection that sat idle may only mean the server dropped it.
+	used bool
 }
 
 // NewSender returns a Sender for cfg. It does not connect: a server that is
@@ -43,7 +68,7 @@ func NewSender(cfg SMTPConfig) *Sender {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = smtpDefaultTimeout
 	}
-	return &Sender{cfg: cfg}
+	return &Sender{cfg: cfg, idleTimeout: smtpIdleTimeout}
 }
 
 // smtpPermanentError marks a failure that the same attempt would meet
@@ -67,8 +92,15 @@ func IsPermanent(err error) bool {
 
 // Send delivers raw to the recipients in one SMTP transaction: either every
 // recipient is accepted and the data is queued, or nothing is sent and the
-// error says why. Cancelling ctx closes the connection at once; the whole
-// conversation is bounded by SMTPConfig.Timeout.
+// error says why. Cancelling ctx closes the connection at once; the
+// conversation, a reconnect included, is bounded by SMTPConfig.Timeout.
+//
+// The transaction runs on the kept connection when there is one. If that
+// connection fails before the DATA command was accepted (the server
+// dropped it while idle, or answered 421), nothing can have been queued, so
+// Send dials once more and runs the transaction on the new connection. A
+// failure after DATA is returned as it is: the server may have the mail,
+// and only the caller may decide to send it again.
 func (s *Sender) Send(ctx context.Context, from string, to []string, raw []byte) error {
 	if len(to) == 0 {
 		return &smtpPermanentError{errors.New("smtp: no recipients")}
@@ -82,41 +114,182 @@ func (s *Sender) Send(ctx context.Context, from string, to []string, raw []byte)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	dialer := net.Dialer{Deadline: deadline}
-	conn, err := dialer.DialContext(ctx, "tcp", s.cfg.Address)
-	if err != nil {
-		return s.smtpFail(ctx, "connect", err)
-	}
-	defer conn.Close()
-	// Closing the socket is the only way to interrupt a blocked read in the
-	// SMTP client, which takes no context.
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	dc := &smtpDeadlineConn{Conn: conn, deadline: deadline}
-	if err := dc.SetDeadline(time.Time{}); err != nil {
-		return s.smtpFail(ctx, "set deadline", err)
-	}
-
-	c, err := s.smtpHello(ctx, dc)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.CommandTimeout = s.cfg.Timeout
-	c.SubmissionTimeout = s.cfg.Timeout
-
-	if s.cfg.Username != "" {
-		if err := s.smtpAuth(ctx, c, conn); err != nil {
-			return err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.conn == nil {
+			conn, err := s.dial(ctx, deadline)
+			if err != nil {
+				return err
+			}
+			s.conn = conn
 		}
-	}
-	if err := c.SendMail(from, to, bytes.NewReader(raw)); err != nil {
+		conn := s.conn
+		dataSent, err := s.transact(ctx, conn, deadline, from, to, raw)
+		if err == nil {
+			conn.used = true
+			s.lastUsed = time.Now()
+			s.armIdle()
+			return nil
+		}
+		var se *smtp.SMTPError
+		isReply := errors.As(err, &se)
+		if isReply && se.Code != 421 && ctx.Err() == nil {
+			// The server refused this mail and is still talking to us:
+			// RSET ends the transaction so the connection can carry the
+			// next one. If even that fails, start afresh next time.
+			if rerr := s.reset(conn, deadline); rerr != nil {
+				s.drop()
+			} else {
+				conn.used = true
+				s.lastUsed = time.Now()
+				s.armIdle()
+			}
+			return s.smtpFail(ctx, "send", err)
+		}
+		// The connection is broken (or being closed, 421). On a fresh
+		// connection that is the server's answer; on a kept one it may only
+		// be staleness, and a new connection (never more than one) tells.
+		s.drop()
+		if conn.used && !dataSent && ctx.Err() == nil && time.Now().Before(deadline) {
+			continue
+		}
 		return s.smtpFail(ctx, "send", err)
 	}
-	// The data is queued once the server accepted it; a failed QUIT must not
-	// make the daemon send the mail a second time.
-	_ = c.Quit()
+}
+
+// transact runs MAIL, RCPT and DATA on conn. dataSent reports whether the
+// server accepted the DATA command, after which a failure leaves it unknown
+// whether the mail was queued.
+func (s *Sender) transact(ctx context.Context, conn *smtpConn, deadline time.Time, from string, to []string, raw []byte) (dataSent bool, err error) {
+	// Closing the socket is the only way to interrupt a blocked read in the
+	// SMTP client, which takes no context.
+	stop := context.AfterFunc(ctx, func() { conn.raw.Close() })
+	defer stop()
+	conn.dc.deadline = deadline
+	if err := conn.dc.SetDeadline(time.Time{}); err != nil {
+		return false, err
+	}
+	var opts *smtp.MailOptions // as go-smtp's SendMail: SMTPUTF8 only when an address needs it
+	if !smtpIsASCII(from) || slices.ContainsFunc(to, func(a string) bool { return !smtpIsASCII(a) }) {
+		opts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := conn.c.Mail(from, opts); err != nil {
+		return false, err
+	}
+	for _, addr := range to {
+		if err := conn.c.Rcpt(addr, nil); err != nil {
+			return false, err
+		}
+	}
+	w, err := conn.c.Data()
+	if err != nil {
+		return false, err
+	}
+	if _, err := w.Write(raw); err != nil {
+		w.Close()
+		return true, err
+	}
+	return true, w.Close()
+}
+
+// dial opens, greets and authenticates a new connection.
+func (s *Sender) dial(ctx context.Context, deadline time.Time) (*smtpConn, error) {
+	dialer := net.Dialer{Deadline: deadline}
+	raw, err := dialer.DialContext(ctx, "tcp", s.cfg.Address)
+	if err != nil {
+		return nil, s.smtpFail(ctx, "connect", err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	dc := &smtpDeadlineConn{Conn: raw, deadline: deadline}
+	if err := dc.SetDeadline(time.Time{}); err != nil {
+		raw.Close()
+		return nil, s.smtpFail(ctx, "set deadline", err)
+	}
+	c, err := s.smtpHello(ctx, dc)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	c.CommandTimeout = s.cfg.Timeout
+	c.SubmissionTimeout = s.cfg.Timeout
+	if s.cfg.Username != "" {
+		if err := s.smtpAuth(ctx, c, raw); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return &smtpConn{raw: raw, dc: dc, c: c}, nil
+}
+
+// reset sends RSET after a refused transaction.
+func (s *Sender) reset(conn *smtpConn, deadline time.Time) error {
+	conn.dc.deadline = deadline
+	return conn.c.Reset()
+}
+
+// drop closes the kept connection without a QUIT: it is broken, or its
+// state is unknown. Call with mu held.
+func (s *Sender) drop() {
+	if s.conn != nil {
+		s.conn.c.Close()
+		s.conn = nil
+	}
+}
+
+// armIdle (re)starts the timer that closes the connection once unused for
+// idleTimeout. Call with mu held.
+func (s *Sender) armIdle() {
+	if s.idle == nil {
+		s.idle = time.AfterFunc(s.idleTimeout, s.closeIdle)
+		return
+	}
+	s.idle.Reset(s.idleTimeout)
+}
+
+func (s *Sender) closeIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A Send that ran meanwhile has re-armed the timer; the connection is
+	// idle only if nothing used it for the whole period.
+	if s.conn == nil || time.Since(s.lastUsed) < s.idleTimeout {
+		return
+	}
+	s.quit()
+}
+
+// Close ends the kept connection with QUIT, if one is open. The Sender
+// stays usable: the next Send dials again.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.idle != nil {
+		s.idle.Stop()
+	}
+	s.quit()
 	return nil
+}
+
+// quit says goodbye politely but briefly. Call with mu held.
+func (s *Sender) quit() {
+	if s.conn == nil {
+		return
+	}
+	s.conn.dc.deadline = time.Now().Add(5 * time.Second)
+	// Mail already accepted stays accepted: a failed QUIT changes nothing.
+	_ = s.conn.c.Quit()
+	s.drop()
+}
+
+// smtpIsASCII reports whether an address needs SMTPUTF8.
+func smtpIsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // smtpHello sets up TLS as configured and greets the server.

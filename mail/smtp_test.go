@@ -9,10 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,9 +35,12 @@ type smtpTestServer struct {
 	dataErr    *smtp.SMTPError // returned by DATA
 	authErr    *smtp.SMTPError // returned by AUTH instead of checking
 
-	mu   sync.Mutex
-	got  []smtpCaptured
-	done chan struct{}
+	mu       sync.Mutex
+	got      []smtpCaptured
+	done     chan struct{}
+	sessions []*smtp.Conn               // every connection accepted, in order
+	refuse   map[string]*smtp.SMTPError // RCPT of these addresses fails
+	mail421  int                        // the next mail421 MAIL commands get 421
 }
 
 type smtpCaptured struct {
@@ -63,6 +68,12 @@ func newSMTPTestServer(t *testing.T, o smtpTestOptions) *smtpTestServer {
 	cert, pool := smtpTestCert(t)
 	ts.pool = pool
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		ts.mu.Lock()
+		// go-smtp opens a second session on the same Conn after STARTTLS.
+		if !slices.Contains(ts.sessions, c) {
+			ts.sessions = append(ts.sessions, c)
+		}
+		ts.mu.Unlock()
 		_, isTLS := c.TLSConnectionState()
 		return &smtpTestSession{ts: ts, cur: smtpCaptured{tls: isTLS}, conn: c}, nil
 	}))
@@ -125,6 +136,15 @@ func (s *smtpTestSession) Mail(from string, _ *smtp.MailOptions) error {
 	if s.ts.user != "" && s.cur.user == "" {
 		return smtp.ErrAuthRequired
 	}
+	s.ts.mu.Lock()
+	fail421 := s.ts.mail421 > 0
+	if fail421 {
+		s.ts.mail421--
+	}
+	s.ts.mu.Unlock()
+	if fail421 {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "idle too long, closing (test)"}
+	}
 	_, s.cur.tls = s.conn.TLSConnectionState()
 	s.cur.helo = s.conn.Hostname()
 	s.cur.from = from
@@ -134,6 +154,12 @@ func (s *smtpTestSession) Mail(from string, _ *smtp.MailOptions) error {
 func (s *smtpTestSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if s.ts.rcptErr != nil {
 		return s.ts.rcptErr
+	}
+	s.ts.mu.Lock()
+	refused := s.ts.refuse[to]
+	s.ts.mu.Unlock()
+	if refused != nil {
+		return refused
 	}
 	s.cur.to = append(s.cur.to, to)
 	return nil
@@ -393,5 +419,193 @@ func TestSendTimeout(t *testing.T) {
 				t.Errorf("Send(silent server) = %v, want a temporary error", err)
 			}
 		})
+	}
+}
+
+// connections is how many connections the server has accepted.
+func (ts *smtpTestServer) connections() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.sessions)
+}
+
+// dropAll closes every connection from the server's side, as a server
+// that restarts or times its clients out does.
+func (ts *smtpTestServer) dropAll() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, c := range ts.sessions {
+		c.Conn().Close()
+	}
+}
+
+// sendN sends n numbered mails, each with its own Subject.
+func sendN(t *testing.T, s *Sender, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		raw := strings.Replace(smtpTestMessage, "Subject: test", fmt.Sprintf("Subject: test %d", i), 1)
+		if err := s.Send(context.Background(), "abuse@example.com", []string{"ops@example.com"}, []byte(raw)); err != nil {
+			t.Fatalf("Send(mail %d) = %v", i, err)
+		}
+	}
+}
+
+// subjects lists the Subject of every mail the server took, in order.
+func (ts *smtpTestServer) subjects() []string {
+	var out []string
+	for _, m := range ts.captured() {
+		_, rest, _ := strings.Cut(string(m.data), "Subject: ")
+		subj, _, _ := strings.Cut(rest, "\r\n")
+		out = append(out, subj)
+	}
+	return out
+}
+
+func wantSubjects(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("test %d", i))
+	}
+	return out
+}
+
+// Several mails go over one connection, each its own transaction, with or
+// without TLS and AUTH, which happen once.
+func TestSendKeepsConnection(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts smtpTestOptions
+		cfg  SMTPConfig
+	}{
+		{"plain", smtpTestOptions{mode: "none"}, SMTPConfig{TLS: "none"}},
+		{"starttls, auth", smtpTestOptions{mode: "starttls", user: "abuse", pass: "s3cret"},
+			SMTPConfig{TLS: "starttls", Username: "abuse", Password: "s3cret"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newSMTPTestServer(t, tt.opts)
+			cfg := tt.cfg
+			cfg.Address = ts.addr
+			cfg.TLSConfig = &tls.Config{RootCAs: ts.pool}
+			s := NewSender(cfg)
+			defer s.Close()
+			sendN(t, s, 0, 5)
+			if got := ts.subjects(); !slices.Equal(got, wantSubjects(5)) {
+				t.Errorf("server got %v, want each mail once, in order", got)
+			}
+			if n := ts.connections(); n != 1 {
+				t.Errorf("%d connections for 5 mails, want 1", n)
+			}
+			for _, m := range ts.captured() {
+				if m.user != tt.opts.user || len(m.to) != 1 {
+					t.Errorf("mail %+v: want user %q and one recipient (no leftovers from the previous transaction)", m, tt.opts.user)
+				}
+			}
+		})
+	}
+}
+
+// A connection the server dropped while it sat idle is redialled, and the
+// mail goes out once on the new one.
+func TestSendRedialsDroppedConnection(t *testing.T) {
+	ts := newSMTPTestServer(t, smtpTestOptions{mode: "none"})
+	s := NewSender(SMTPConfig{Address: ts.addr, TLS: "none", Timeout: 5 * time.Second})
+	defer s.Close()
+	sendN(t, s, 0, 2)
+	ts.dropAll()
+	sendN(t, s, 2, 2)
+	if n := ts.connections(); n != 2 {
+		t.Errorf("%d connections, want 2: one redial after the drop", n)
+	}
+	// A 421 ("closing the channel") on MAIL is a dropped connection too.
+	ts.mu.Lock()
+	ts.mail421 = 1
+	ts.mu.Unlock()
+	sendN(t, s, 4, 1)
+	if n := ts.connections(); n != 3 {
+		t.Errorf("%d connections after a 421, want 3", n)
+	}
+	if got := ts.subjects(); !slices.Equal(got, wantSubjects(5)) {
+		t.Errorf("server got %v, want each mail once", got)
+	}
+	// A server that keeps failing is not redialled in a loop: one
+	// redial, then the error.
+	ts.mu.Lock()
+	ts.mail421 = 2
+	ts.mu.Unlock()
+	err := s.Send(context.Background(), "abuse@example.com", []string{"ops@example.com"}, []byte(smtpTestMessage))
+	if err == nil || IsPermanent(err) {
+		t.Errorf("Send(421 twice) = %v, want a temporary error", err)
+	}
+	if n := ts.connections(); n != 4 {
+		t.Errorf("%d connections after 421 twice, want 4 (one redial)", n)
+	}
+	// A fresh connection that fails is not redialled: the failure is the
+	// server's answer, not a stale connection.
+	ts.mu.Lock()
+	ts.mail421 = 1
+	ts.mu.Unlock()
+	if err := s.Send(context.Background(), "abuse@example.com", []string{"ops@example.com"}, []byte(smtpTestMessage)); err == nil {
+		t.Error("Send(421 on a new connection) = nil, want an error")
+	}
+	if n := ts.connections(); n != 5 {
+		t.Errorf("%d connections, want 5", n)
+	}
+}
+
+// A refused mail leaves the connection usable: RSET, and the next mail goes
+// out on it. 4xx stays temporary and 5xx permanent.
+func TestSendRefusalKeepsConnection(t *testing.T) {
+	ts := newSMTPTestServer(t, smtpTestOptions{mode: "none"})
+	ts.refuse = map[string]*smtp.SMTPError{
+		"gone@example.com": {Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"},
+		"busy@example.com": {Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"},
+	}
+	s := NewSender(SMTPConfig{Address: ts.addr, TLS: "none", Timeout: 5 * time.Second})
+	defer s.Close()
+	sendN(t, s, 0, 1)
+	err := s.Send(context.Background(), "abuse@example.com", []string{"ops@example.com", "gone@example.com"}, []byte(smtpTestMessage))
+	if !IsPermanent(err) {
+		t.Errorf("Send(550 on RCPT) = %v, want permanent", err)
+	}
+	err = s.Send(context.Background(), "abuse@example.com", []string{"busy@example.com"}, []byte(smtpTestMessage))
+	if err == nil || IsPermanent(err) {
+		t.Errorf("Send(451 on RCPT) = %v, want temporary", err)
+	}
+	sendN(t, s, 1, 1)
+	if got := ts.subjects(); !slices.Equal(got, wantSubjects(2)) {
+		t.Errorf("server got %v, want only the two good mails", got)
+	}
+	if n := ts.connections(); n != 1 {
+		t.Errorf("%d connections, want 1: a refusal is no reason to reconnect", n)
+	}
+	if m := ts.captured()[1]; len(m.to) != 1 || m.to[0] != "ops@example.com" {
+		t.Errorf("second mail went to %v, want only ops@example.com: RSET forgets the refused transaction", m.to)
+	}
+}
+
+// An unused connection is closed with QUIT after the idle timeout; the next
+// mail dials again.
+func TestSendClosesIdleConnection(t *testing.T) {
+	ts := newSMTPTestServer(t, smtpTestOptions{mode: "none"})
+	s := NewSender(SMTPConfig{Address: ts.addr, TLS: "none", Timeout: 5 * time.Second})
+	s.idleTimeout = 50 * time.Millisecond
+	defer s.Close()
+	sendN(t, s, 0, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		open := s.conn != nil
+		s.mu.Unlock()
+		if !open {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the idle connection was not closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sendN(t, s, 1, 1)
+	if n := ts.connections(); n != 2 {
+		t.Errorf("%d connections, want 2", n)
 	}
 }

@@ -61,47 +61,101 @@ type Message struct {
 // Message-ID with different bytes is a different mail (a forger may reuse
 // an ID) and is stored.
 func (s *Store) AddMessage(ctx context.Context, m Message) (id int64, dup bool, err error) {
-	if m.Status == "" {
-		m.Status = StatusPending
+	res, err := s.AddMessages(ctx, []Message{m})
+	if err != nil {
+		return 0, false, err
 	}
-	if !m.Status.valid() {
-		return 0, false, fmt.Errorf("add message: unknown status %q", m.Status)
+	return res[0].ID, res[0].Dup, nil
+}
+
+// Added is what AddMessages did with one mail: ID is the new row, or the
+// stored mail it duplicates when Dup is set.
+type Added struct {
+	ID  int64
+	Dup bool
+}
+
+// AddMessages stores ms in one transaction, each exactly as AddMessage
+// would: a mail already stored, or a second copy within ms itself, is not
+// stored again and comes back as Dup with the earlier row's id. The result
+// has one entry per mail, in order. Either every mail is stored (one commit,
+// one fsync for the whole batch: the watcher's backlog rate depends on it)
+// or, on error, none is.
+func (s *Store) AddMessages(ctx context.Context, ms []Message) ([]Added, error) {
+	if len(ms) == 0 {
+		return nil, nil
 	}
-	if m.Raw == nil {
-		m.Raw = []byte{}
+	// Refuse a bad mail before writing anything, so the error names it
+	// and not the transaction.
+	for _, m := range ms {
+		if m.Status != "" && !m.Status.valid() {
+			return nil, fmt.Errorf("add message %s: unknown status %q", messageRef(m), m.Status)
+		}
 	}
-	sum := sha256.Sum256(m.Raw)
-	err = s.Update(ctx, func(tx *Tx) error {
-		err := tx.queryRow(`SELECT id FROM messages
+	out := make([]Added, len(ms))
+	err := s.Update(ctx, func(tx *Tx) error {
+		// Prepared once per batch: the two statements run once per mail.
+		find, err := tx.tx.PrepareContext(ctx, `SELECT id FROM messages
 			WHERE (uid <> 0 AND mailbox = ? AND uid_validity = ? AND uid = ?)
 			   OR (message_id = ? AND sha256 = ?)
-			ORDER BY id LIMIT 1`,
-			m.Mailbox, m.UIDValidity, m.UID, m.MessageID, sum[:]).Scan(&id)
-		if err == nil {
-			dup = true
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if m.FetchedAt.IsZero() {
-			m.FetchedAt = tx.now
-		}
-		res, err := tx.exec(`INSERT INTO messages
-			(mailbox, uid_validity, uid, message_id, sha256, raw, fetched_at, status, case_id, note)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			m.Mailbox, m.UIDValidity, m.UID, m.MessageID, sum[:], m.Raw,
-			nanos(m.FetchedAt), string(m.Status), m.CaseID, m.Note)
+			ORDER BY id LIMIT 1`)
 		if err != nil {
-			return err
+			return fmt.Errorf("prepare lookup: %w", err)
 		}
-		id, err = res.LastInsertId()
-		return err
+		defer find.Close()
+		insert, err := tx.tx.PrepareContext(ctx, `INSERT INTO messages
+			(mailbox, uid_validity, uid, message_id, sha256, raw, fetched_at, status, case_id, note)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("prepare insert: %w", err)
+		}
+		defer insert.Close()
+		for i, m := range ms {
+			if m.Status == "" {
+				m.Status = StatusPending
+			}
+			if m.Raw == nil {
+				m.Raw = []byte{}
+			}
+			if m.FetchedAt.IsZero() {
+				m.FetchedAt = tx.now
+			}
+			sum := sha256.Sum256(m.Raw)
+			// Rows inserted earlier in this transaction are visible here,
+			// so a mail twice in one batch is stored once.
+			var id int64
+			err := find.QueryRowContext(ctx, m.Mailbox, m.UIDValidity, m.UID, m.MessageID, sum[:]).Scan(&id)
+			if err == nil {
+				out[i] = Added{ID: id, Dup: true}
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("look up %s: %w", messageRef(m), err)
+			}
+			res, err := insert.ExecContext(ctx, m.Mailbox, m.UIDValidity, m.UID, m.MessageID, sum[:], m.Raw,
+				nanos(m.FetchedAt), string(m.Status), m.CaseID, m.Note)
+			if err != nil {
+				return fmt.Errorf("insert %s: %w", messageRef(m), err)
+			}
+			if id, err = res.LastInsertId(); err != nil {
+				return fmt.Errorf("insert %s: %w", messageRef(m), err)
+			}
+			out[i] = Added{ID: id}
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("add message %s/%d/%d %s: %w", m.Mailbox, m.UIDValidity, m.UID, m.MessageID, err)
+		if len(ms) == 1 {
+			return nil, fmt.Errorf("add message: %w", err)
+		}
+		return nil, fmt.Errorf("add %d messages: %w", len(ms), err)
 	}
-	return id, dup, nil
+	return out, nil
+}
+
+// messageRef names a mail in errors: its IMAP position and Message-ID.
+func messageRef(m Message) string {
+	return fmt.Sprintf("%s/%d/%d %s", m.Mailbox, m.UIDValidity, m.UID, m.MessageID)
 }
 
 const messageColumns = `id, mailbox, uid_validity, uid, message_id, raw, fetched_at, status, case_id, note`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -156,4 +157,128 @@ func TestCursor(t *testing.T) {
 	if uv, uid, _ := s.Cursor(ctx, "INBOX"); uv != 18 || uid != 1 {
 		t.Errorf("Cursor(INBOX) after another mailbox's SetCursor = %d, %d, want 18, 1", uv, uid)
 	}
+}
+
+// AddMessages dedups exactly as AddMessage does, against stored rows and
+// within the batch itself, and stores the whole batch in one go.
+func TestAddMessagesBatch(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	stored, _, err := s.AddMessage(ctx, Message{Mailbox: "INBOX", UIDValidity: 7, UID: 1, MessageID: "<a@x>", Raw: []byte("mail a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []Message{
+		{Mailbox: "INBOX", UIDValidity: 7, UID: 1, MessageID: "<a@x>", Raw: []byte("mail a")},              // 0: stored row, same position
+		{Mailbox: "INBOX", UIDValidity: 7, UID: 2, MessageID: "<b@x>", Raw: []byte("mail b")},              // 1: new
+		{Mailbox: "INBOX", UIDValidity: 7, UID: 2, MessageID: "<other@x>", Raw: []byte("?")},               // 2: same position as 1
+		{Mailbox: "INBOX", UIDValidity: 8, UID: 9, MessageID: "<b@x>", Raw: []byte("mail b")},              // 3: same content as 1
+		{Mailbox: "INBOX", UIDValidity: 7, UID: 3, MessageID: "<b@x>", Raw: []byte("forged b")},            // 4: new (other bytes)
+		{Mailbox: "Junk", UIDValidity: 1, UID: 5, MessageID: "<a@x>", Raw: []byte("mail a")},               // 5: stored row, same content
+		{MessageID: "<cli@x>", Raw: []byte("from a file")},                                                 // 6: new, no UID
+		{MessageID: "<cli@x>", Raw: []byte("from a file")},                                                 // 7: same as 6
+		{Mailbox: "INBOX", UIDValidity: 7, UID: 4, Raw: []byte("no id"), Status: StatusIgnored, Note: "x"}, // 8: new
+	}
+	got, err := s.AddMessages(ctx, batch)
+	if err != nil {
+		t.Fatalf("AddMessages = %v", err)
+	}
+	if len(got) != len(batch) {
+		t.Fatalf("AddMessages returned %d results for %d mails", len(got), len(batch))
+	}
+	wantDup := []bool{true, false, true, true, false, true, false, true, false}
+	for i, a := range got {
+		if a.Dup != wantDup[i] {
+			t.Errorf("mail %d: dup %v, want %v", i, a.Dup, wantDup[i])
+		}
+	}
+	for i, same := range map[int]int64{0: stored, 2: got[1].ID, 3: got[1].ID, 5: stored, 7: got[6].ID} {
+		if got[i].ID != same {
+			t.Errorf("mail %d: id %d, want the earlier row %d", i, got[i].ID, same)
+		}
+	}
+	ids := map[int64]bool{stored: true}
+	for _, i := range []int{1, 4, 6, 8} {
+		if ids[got[i].ID] {
+			t.Errorf("mail %d: id %d is not a new row", i, got[i].ID)
+		}
+		ids[got[i].ID] = true
+	}
+	if n := countMessages(t, s); n != 5 {
+		t.Errorf("%d messages stored, want 5", n)
+	}
+	m, err := s.Message(ctx, got[8].ID)
+	if err != nil || m.Status != StatusIgnored || m.Note != "x" || m.FetchedAt.IsZero() {
+		t.Errorf("Message(%d) = %+v, %v; want ignored with its note and a fetch time", got[8].ID, m, err)
+	}
+
+	// The same batch again is all duplicates and stores nothing.
+	again, err := s.AddMessages(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range again {
+		if !a.Dup {
+			t.Errorf("second run, mail %d: not a duplicate", i)
+		}
+	}
+	if n := countMessages(t, s); n != 5 {
+		t.Errorf("%d messages stored after the same batch again, want 5", n)
+	}
+	if got, err := s.AddMessages(ctx, nil); got != nil || err != nil {
+		t.Errorf("AddMessages(nil) = %v, %v; want nothing", got, err)
+	}
+}
+
+// A batch that fails part-way leaves nothing behind: the mails before the
+// failure are rolled back with it, so the watcher may mark none of them
+// handled and a refetch stores each once.
+func TestAddMessagesFailedBatchLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	// The writer pool is one connection, so a temp trigger on it fails
+	// exactly the inserts of this store.
+	if _, err := s.w.ExecContext(ctx, `CREATE TEMP TRIGGER boom BEFORE INSERT ON messages
+		WHEN NEW.message_id = '<boom@x>' BEGIN SELECT RAISE(ABORT, 'disk on fire (test)'); END`); err != nil {
+		t.Fatal(err)
+	}
+	batch := []Message{
+		{Mailbox: "INBOX", UIDValidity: 1, UID: 1, MessageID: "<m1@x>", Raw: []byte("1")},
+		{Mailbox: "INBOX", UIDValidity: 1, UID: 2, MessageID: "<m2@x>", Raw: []byte("2")},
+		{Mailbox: "INBOX", UIDValidity: 1, UID: 3, MessageID: "<boom@x>", Raw: []byte("3")},
+		{Mailbox: "INBOX", UIDValidity: 1, UID: 4, MessageID: "<m4@x>", Raw: []byte("4")},
+	}
+	if _, err := s.AddMessages(ctx, batch); err == nil || !strings.Contains(err.Error(), "INBOX/1/3 <boom@x>") {
+		t.Fatalf("AddMessages = %v, want the failure naming uid 3", err)
+	}
+	if n := countMessages(t, s); n != 0 {
+		t.Fatalf("%d messages stored after a failed batch, want 0", n)
+	}
+	if _, err := s.AddMessages(ctx, []Message{{Mailbox: "INBOX", UIDValidity: 1, UID: 9, Status: "bogus"}}); err == nil {
+		t.Error("AddMessages(unknown status) = nil, want an error")
+	}
+	if _, err := s.w.ExecContext(ctx, `DROP TRIGGER temp.boom`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.AddMessages(ctx, batch)
+	if err != nil {
+		t.Fatalf("AddMessages after the fault = %v", err)
+	}
+	for i, a := range got {
+		if a.Dup {
+			t.Errorf("mail %d: dup after a rolled-back batch, want new", i)
+		}
+	}
+	if n := countMessages(t, s); n != 4 {
+		t.Errorf("%d messages stored, want 4", n)
+	}
+}
+
+func countMessages(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRowContext(context.Background(), `SELECT count(*) FROM messages`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -205,11 +205,75 @@ func (s *Store) MarkFailed(ctx context.Context, key, errText string) error {
 		WHERE key = ? AND status = 'queued'`, errText, key)
 }
 
+// Retry is one mail's MarkRetry, for MarkRetries.
+type Retry struct {
+	Key     string
+	ErrText string
+	Next    time.Time // zero: now
+}
+
+// MarkRetries is MarkRetry for several mails with one commit: the outbox
+// counts the attempt of a whole batch before sending it. Every mark is
+// recorded, or on error none.
+func (s *Store) MarkRetries(ctx context.Context, rs []Retry) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.Update(ctx, func(tx *Tx) error {
+		for _, r := range rs {
+			next := r.Next
+			if next.IsZero() {
+				next = tx.now
+			}
+			err := markQueuedOn(ctx, tx.tx, tx.tx, "mark retry "+r.Key, r.Key, "",
+				`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?
+				WHERE key = ? AND status = 'queued'`, r.ErrText, nanos(next), r.Key)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// MarkSentAll is MarkSent for several mails with one commit. Every mark is
+// recorded, or on error none.
+func (s *Store) MarkSentAll(ctx context.Context, keys []string, at time.Time) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	return s.Update(ctx, func(tx *Tx) error {
+		if at.IsZero() {
+			at = tx.now
+		}
+		for _, key := range keys {
+			err := markQueuedOn(ctx, tx.tx, tx.tx, "mark sent "+key, key, OutSent,
+				`UPDATE outbox SET status = 'sent', sent_at = ?, last_error = ''
+				WHERE key = ? AND status = 'queued'`, nanos(at), key)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // markQueued runs an update that applies only to a queued mail, and when it
 // matched nothing tells why: no such mail (ErrNotFound), already in state
 // done (success: the update is idempotent), or another state (ErrNotQueued).
 func (s *Store) markQueued(ctx context.Context, what, key string, done OutStatus, query string, args ...any) error {
-	res, err := s.w.ExecContext(ctx, query, args...)
+	return markQueuedOn(ctx, s.w, s.r, what, key, done, query, args...)
+}
+
+// rowQuerier is what *sql.DB and *sql.Tx share for one-row reads.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// markQueuedOn is markQueued on given connections: the store's pools, or
+// one transaction for both.
+func markQueuedOn(ctx context.Context, w execer, r rowQuerier, what, key string, done OutStatus, query string, args ...any) error {
+	res, err := w.ExecContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -221,7 +285,7 @@ func (s *Store) markQueued(ctx context.Context, what, key string, done OutStatus
 		return nil
 	}
 	var status string
-	err = s.r.QueryRowContext(ctx, `SELECT status FROM outbox WHERE key = ?`, key).Scan(&status)
+	err = r.QueryRowContext(ctx, `SELECT status FROM outbox WHERE key = ?`, key).Scan(&status)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("%s: %w", what, ErrNotFound)

@@ -181,3 +181,63 @@ func TestOutbox(t *testing.T) {
 		return nil
 	})
 }
+
+// MarkRetries and MarkSentAll mark several mails with one commit, with
+// MarkRetry's and MarkSent's rules per mail; one bad key rolls back all.
+func TestMarkBatches(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	clock(s, t0)
+	update(t, s, func(tx *Tx) error { return tx.CreateCase(Case{ID: "c1", State: abuse.StateReceived}, "") })
+	keys := []string{"c1:a", "c1:b", "c1:c"}
+	update(t, s, func(tx *Tx) error {
+		for _, k := range keys {
+			if _, err := tx.Enqueue(testMail(k, "c1")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	later := t0.Add(time.Hour)
+	if err := s.MarkRetries(ctx, []Retry{{Key: "c1:a", ErrText: "sending", Next: later}, {Key: "c1:b", ErrText: "sending", Next: later}}); err != nil {
+		t.Fatalf("MarkRetries = %v", err)
+	}
+	if got := dueKeys(t, s, t0.Add(time.Minute), 0); !reflect.DeepEqual(got, []string{"c1:c"}) {
+		t.Errorf("due after MarkRetries = %v, want [c1:c]", got)
+	}
+	for _, k := range keys[:2] {
+		m, _ := s.OutMail(ctx, k)
+		if m.Attempts != 1 || m.LastError != "sending" || !m.NextAttempt.Equal(later) {
+			t.Errorf("%s after MarkRetries: attempts %d, error %q, next %v", k, m.Attempts, m.LastError, m.NextAttempt)
+		}
+	}
+	// A failed mail in the batch rolls back the marks before it.
+	if err := s.MarkFailed(ctx, "c1:c", "550"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.MarkSentAll(ctx, []string{"c1:a", "c1:c"}, later)
+	if !errors.Is(err, ErrNotQueued) {
+		t.Errorf("MarkSentAll(with a failed mail) = %v, want ErrNotQueued", err)
+	}
+	if m, _ := s.OutMail(ctx, "c1:a"); m.Status != OutQueued {
+		t.Errorf("c1:a is %s after a failed batch, want still queued", m.Status)
+	}
+	if err := s.MarkSentAll(ctx, []string{"c1:a", "c1:b"}, later); err != nil {
+		t.Fatalf("MarkSentAll = %v", err)
+	}
+	// Marking sent mail sent again is a no-op, as for MarkSent.
+	if err := s.MarkSentAll(ctx, []string{"c1:b", "c1:a"}, later); err != nil {
+		t.Errorf("MarkSentAll(again) = %v, want nil", err)
+	}
+	for _, k := range keys[:2] {
+		if m, _ := s.OutMail(ctx, k); m.Status != OutSent || !m.SentAt.Equal(later) {
+			t.Errorf("%s: %s at %v, want sent at %v", k, m.Status, m.SentAt, later)
+		}
+	}
+	if err := s.MarkRetries(ctx, []Retry{{Key: "nope"}}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("MarkRetries(unknown key) = %v, want ErrNotFound", err)
+	}
+	if err := s.MarkRetries(ctx, nil); err != nil {
+		t.Errorf("MarkRetries(nil) = %v", err)
+	}
+}

@@ -177,3 +177,38 @@ func idleProbe(ctx context.Context, addr string, n int, gap time.Duration) ([]ti
 	}
 	return out, nil
 }
+
+// watchInboxEmpty polls INBOX's message count with STATUS on a connection
+// of its own, every 25 ms, and sends the time since start at which it was
+// first 0. It gives up silently (the channel stays empty) when ctx ends or
+// IMAP fails; the table then says the intake did not complete.
+func watchInboxEmpty(ctx context.Context, addr string, start time.Time) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() {
+		c, err := dialIMAP(addr)
+		if err != nil {
+			progress("backlog: INBOX watch: %v", err)
+			return
+		}
+		defer c.Close()
+		t := time.NewTicker(25 * time.Millisecond)
+		defer t.Stop()
+		for {
+			n, err := mailboxCount(c, "INBOX")
+			if err != nil {
+				progress("backlog: INBOX watch: %v", err)
+				return
+			}
+			if n == 0 {
+				out <- time.Since(start)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}

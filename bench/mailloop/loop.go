@@ -19,7 +19,8 @@ import (
 )
 
 // loop is the daemon and its watcher in this process, wired as
-// cmd/abuse-responder/demo.go wires them, on Dovecot and an SMTP listener.
+// cmd/abuse-responder/demo.go wires them (with the batch watcher), on
+// Dovecot and an SMTP listener.
 type loop struct {
 	st      *store.Store
 	metrics *daemon.Metrics
@@ -66,7 +67,9 @@ func startLoop(ctx context.Context, lc loopConfig) (*loop, error) {
 		st.Close()
 		return nil, err
 	}
-	w := mail.NewWatcher(imapCfg, st, d.Deliver, lc.log)
+	// Batch intake: one commit per fetched batch (cmd/abuse-responder wires
+	// the daemon the same way).
+	w := mail.NewBatchWatcher(imapCfg, st, d.DeliverBatch, lc.log)
 	runCtx, cancel := context.WithCancel(ctx)
 	l := &loop{st: st, metrics: m, cancel: cancel, done: make(chan struct{})}
 	var wg sync.WaitGroup

@@ -108,7 +108,7 @@ func runDemo(e *env, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	w := mail.NewWatcher(imapCfg, st, d.Deliver, log)
+	w := mail.NewBatchWatcher(imapCfg, st, d.DeliverBatch, log)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan struct{}, 2)

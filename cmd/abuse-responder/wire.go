@@ -107,7 +107,7 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger) (*parts, er
 		return nil, err
 	}
 	p.daemon = d
-	p.watcher = mail.NewWatcher(imapConfig(cfg.IMAP), st, d.Deliver, log.With("component", "imap"))
+	p.watcher = mail.NewBatchWatcher(imapConfig(cfg.IMAP), st, d.DeliverBatch, log.With("component", "imap"))
 	return p, nil
 }
 
