@@ -133,10 +133,17 @@ type Backend interface {
 	// Apply makes a's change unless it is there already, and returns the
 	// state before and after. With dryRun it changes nothing (EC2
 	// DryRun=true where it exists) and returns the calls it would make.
+	// When the change is there already (Made false, as after a crash
+	// between the backend call and the engine's record of it), Before is
+	// still what Undo must restore: the state without this program's
+	// change, as far as the backend can tell (a change found by its key is
+	// ours), never the state that includes it.
 	Apply(ctx context.Context, a Action, dryRun bool) (Change, error)
 	// Verify reads back whether a's change is in place and holds.
 	Verify(ctx context.Context, a Action) (Check, error)
 	// Undo reverts c exactly, restoring what c.Before recorded. Undoing
-	// what is already gone is not an error.
+	// what is already gone is not an error. c.Before and c.After are empty
+	// when the process stopped between calling Apply and recording its
+	// Change: Undo then finds its change by c.Key (a tag, an nft comment).
 	Undo(ctx context.Context, c Change) error
 }

@@ -124,6 +124,32 @@ CREATE TABLE analyses (
 ) STRICT;
 CREATE INDEX analyses_case ON analyses (case_id, seq);
 `,
+	// 3: blocks, one row per remediation action, keyed by the action key:
+	// the intent is written before the backend is called and the outcome
+	// after, so a restart finds what was (maybe) done and unblock finds
+	// what to undo, with the state before the change.
+	`
+CREATE TABLE blocks (
+	key          TEXT    PRIMARY KEY,           -- the action key, "<case>:nacl:<acl>:<cidr>:<proto>:<port>"
+	case_id      TEXT    NOT NULL REFERENCES cases (id),
+	kind         TEXT    NOT NULL,
+	action       TEXT    NOT NULL,              -- JSON, remediate.Action
+	state        TEXT    NOT NULL CHECK (state IN ('applying', 'applied', 'verified', 'failed', 'removing', 'removed')),
+	before       TEXT    NOT NULL,              -- JSON from the backend, '' until known
+	after        TEXT    NOT NULL,              -- JSON from the backend, '' until known
+	calls        TEXT    NOT NULL,              -- JSON array of the calls made
+	check_detail TEXT    NOT NULL,              -- the last verification's detail
+	created_at   INTEGER NOT NULL,
+	applied_at   INTEGER,
+	verified_at  INTEGER,                       -- the last verification that held
+	checked_at   INTEGER,                       -- the last verification, held or not
+	expires_at   INTEGER,                       -- NULL: never expires
+	removed_at   INTEGER,
+	last_error   TEXT    NOT NULL
+) STRICT;
+CREATE INDEX blocks_case ON blocks (case_id, created_at);
+CREATE INDEX blocks_state ON blocks (state, expires_at);
+`,
 }
 
 // SchemaVersion is the schema version this program writes: the number of

@@ -127,8 +127,8 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open (new file) = %v", err)
 	}
-	if v := pragma(t, s.w, "user_version"); v != "2" || SchemaVersion() != 2 {
-		t.Errorf("user_version = %s, SchemaVersion() = %d, want 2 and 2", v, SchemaVersion())
+	if v := pragma(t, s.w, "user_version"); v != "3" || SchemaVersion() != 3 {
+		t.Errorf("user_version = %s, SchemaVersion() = %d, want 3 and 3", v, SchemaVersion())
 	}
 	update(t, s, func(tx *Tx) error { return tx.CreateCase(Case{ID: "c1", State: abuse.StateReceived}, "") })
 	s.Close()
