@@ -83,10 +83,14 @@ type Telemetry struct {
 	FlowLogs []cloud.Telemetry `json:"flow_logs"`
 }
 
-// Host is the host evidence, collected on the machine analyze runs on.
+// Host is the host evidence, collected on the machine analyze runs on or
+// on the implicated instance through SSM.
 type Host struct {
-	Collected bool           `json:"collected"`
-	Note      string         `json:"note,omitempty"`
-	Findings  []host.Finding `json:"findings"`
-	Problems  []string       `json:"problems,omitempty"`
+	Collected bool `json:"collected"`
+	// Where is "local", or "ssm:" and the instance ID; "" when nothing
+	// was attempted. The findings' paths are that machine's.
+	Where    string         `json:"where,omitempty"`
+	Note     string         `json:"note,omitempty"`
+	Findings []host.Finding `json:"findings"`
+	Problems []string       `json:"problems,omitempty"`
 }

@@ -21,16 +21,18 @@ type Account struct {
 	ExternalID string
 }
 
-// HostMode says whether host evidence is collected on this machine.
+// HostMode says where host evidence is collected.
 type HostMode string
 
 // The host modes.
 const (
 	// HostAuto collects unless the instance metadata service says this
 	// machine is an instance other than the implicated ones: findings from
-	// the wrong host would blame the wrong machine.
+	// the wrong host would blame the wrong machine. Then, when SSM manages
+	// the implicated instance, it collects there through SSM instead.
 	HostAuto  HostMode = "auto"
 	HostLocal HostMode = "local" // always collect here
+	HostSSM   HostMode = "ssm"   // on the implicated instance, through SSM Run Command
 	HostOff   HostMode = "off"   // never
 )
 
@@ -51,6 +53,9 @@ type Config struct {
 	ProcRoot   string   // "" for /proc
 	CronPaths  []string // nil for the system's crontabs
 	UnitDirs   []string // nil for the system's unit folders
+	// RemoteBinary is this program's path on the instances, for SSM;
+	// "" for DefaultRemoteBinary.
+	RemoteBinary string
 
 	// Identity returns this machine's instance ID, or "" when unknown.
 	// Nil asks the instance metadata service.

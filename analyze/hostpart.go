@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,19 +12,44 @@ import (
 	"time"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/analyze/cloud"
 	"github.com/abuse-responder/abuse-responder/analyze/evidence"
 	"github.com/abuse-responder/abuse-responder/analyze/host"
 )
 
-// hostPart collects host evidence on this machine, unless it is not the
-// implicated instance.
+// DefaultRemoteBinary is where SSM finds this program on an instance
+// when Config.RemoteBinary is "".
+const DefaultRemoteBinary = "/usr/local/bin/abuse-responder"
+
+// HostQuery is what `collect --query -` reads: the case's window and
+// targets. It is cloud's type, since the same value travels from Analyze
+// through SSM to the collect on the instance.
+type HostQuery = cloud.CollectQuery
+
+// MaxHostQueryBytes bounds a query; collect --query - reads no further.
+const MaxHostQueryBytes = cloud.MaxCollectQueryBytes
+
+// ParseHostQuery decodes one query strictly and validates it.
+func ParseHostQuery(data []byte) (HostQuery, error) { return cloud.ParseCollectQuery(data) }
+
+// hostPart collects host evidence where the host mode says: here, or on
+// the implicated instance through SSM.
 func (an *Analyzer) hostPart(ctx context.Context, n abuse.Notice, a *Analysis) {
 	switch an.cfg.HostMode {
 	case HostOff:
 		a.Host.Note = "host evidence is off ([analyze] host_evidence = \"off\")"
 		return
+	case HostSSM:
+		a.Host = an.collectSSM(ctx, n, a, false)
+		return
 	case HostAuto:
 		if id := an.cfg.Identity(ctx); id != "" && !implicated(id, n, a) {
+			// Findings from this machine would blame the wrong one: collect
+			// on the implicated instance when SSM can reach it.
+			if managedInstance(a.Resources) != nil {
+				a.Host = an.collectSSM(ctx, n, a, true)
+				return
+			}
 			a.Host.Note = fmt.Sprintf("not collected: this machine is %s, not the implicated instance (collect on that host, or set host_evidence = \"local\")", id)
 			return
 		}
@@ -43,6 +69,18 @@ func (an *Analyzer) CollectHost(ctx context.Context, n abuse.Notice) Host {
 	return an.collect(ctx, &a)
 }
 
+// CollectQuery collects host evidence for q on this machine, whatever the
+// host mode: it is what runs on the instance when another one collects
+// through SSM, and it shares CollectHost's code path.
+func (an *Analyzer) CollectQuery(ctx context.Context, q HostQuery) Host {
+	if err := q.Validate(); err != nil {
+		return Host{Where: "local", Note: "not collected: " + err.Error(), Findings: []host.Finding{}}
+	}
+	a := Analysis{Targets: nonNil(q.Targets), TargetHosts: nonNil(q.TargetHosts),
+		Window: Window{From: q.From.UTC(), To: q.To.UTC()}}
+	return an.collect(ctx, &a)
+}
+
 func (an *Analyzer) collect(ctx context.Context, a *Analysis) Host {
 	o := host.Options{
 		AccessLogs: an.cfg.AccessLogs, ModsecLogs: an.cfg.ModsecLogs, WebRoots: an.cfg.WebRoots,
@@ -57,9 +95,80 @@ func (an *Analyzer) collect(ctx context.Context, a *Analysis) Host {
 	}
 	res, err := host.Collect(ctx, o)
 	if err != nil {
-		return Host{Note: "host evidence failed: " + err.Error(), Findings: []host.Finding{}}
+		return Host{Where: "local", Note: "host evidence failed: " + err.Error(), Findings: []host.Finding{}}
 	}
-	return Host{Collected: true, Findings: nonNil(res.Findings), Problems: res.Problems}
+	return Host{Collected: true, Where: "local", Findings: nonNil(res.Findings), Problems: res.Problems}
+}
+
+// collectSSM runs collect on the implicated instance through SSM Run
+// Command. With managedOnly it picks only an instance SSM is known to
+// manage; else the first one found, unless SSM is known not to manage it.
+func (an *Analyzer) collectSSM(ctx context.Context, n abuse.Notice, a *Analysis, managedOnly bool) Host {
+	none := []host.Finding{}
+	inst := managedInstance(a.Resources)
+	if inst == nil && !managedOnly {
+		inst = foundInstance(a.Resources)
+	}
+	if inst == nil {
+		return Host{Note: "not collected: host_evidence = \"ssm\" needs the implicated instance found in EC2 (see the problems)", Findings: none}
+	}
+	where := "ssm:" + inst.InstanceID
+	if inst.SSMManaged != nil && !*inst.SSMManaged {
+		p := inst.InstanceID + " is not managed by SSM (no agent registered, or no instance profile allowing it)"
+		return Host{Where: where, Note: "not collected: " + p, Findings: none, Problems: []string{p}}
+	}
+	failed := func(err error) Host {
+		return Host{Where: where, Note: "not collected on " + inst.InstanceID + " through SSM", Findings: none,
+			Problems: []string{err.Error()}}
+	}
+	acct, ok := an.account(n.AccountID)
+	if !ok {
+		return failed(fmt.Errorf("account %q is not in [[aws.accounts]]", n.AccountID))
+	}
+	c, err := cloud.NewClients(ctx, cloud.Options{Region: inst.Region, EndpointURL: an.cfg.EndpointURL,
+		RoleARN: acct.RoleARN, ExternalID: acct.ExternalID, MaxAttempts: an.cfg.MaxAttempts})
+	if err != nil {
+		return failed(err)
+	}
+	q, err := json.Marshal(HostQuery{CaseID: n.CaseID, From: a.Window.From, To: a.Window.To,
+		Targets: a.Targets, TargetHosts: a.TargetHosts})
+	if err != nil {
+		return failed(fmt.Errorf("encode the query: %w", err))
+	}
+	binary := an.cfg.RemoteBinary
+	if binary == "" {
+		binary = DefaultRemoteBinary
+	}
+	out, err := c.RunCollect(ctx, inst.InstanceID, q, binary)
+	if err != nil {
+		return failed(err)
+	}
+	var remote Host
+	if err := json.Unmarshal(out, &remote); err != nil {
+		return failed(fmt.Errorf("the output of %s collect on %s is not its JSON: %w", binary, inst.InstanceID, err))
+	}
+	remote.Where, remote.Findings = where, nonNil(remote.Findings)
+	return remote
+}
+
+// managedInstance is the first implicated instance SSM is known to manage.
+func managedInstance(list []cloud.Instance) *cloud.Instance {
+	for i, r := range list {
+		if r.Found && r.InstanceID != "" && r.SSMManaged != nil && *r.SSMManaged {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
+// foundInstance is the first implicated instance found in EC2.
+func foundInstance(list []cloud.Instance) *cloud.Instance {
+	for i, r := range list {
+		if r.Found && r.InstanceID != "" {
+			return &list[i]
+		}
+	}
+	return nil
 }
 
 // implicated reports whether the instance id is one the notice names, or

@@ -131,8 +131,12 @@ type Analyze struct {
 	FlowLogGroup string // CloudWatch Logs group of VPC flow logs; "" finds it with DescribeFlowLogs
 	WindowMargin time.Duration
 	// HostEvidence is "auto" (collect here unless the instance metadata
-	// says this machine is another instance), "local" or "off".
+	// says this machine is another instance, then through SSM when SSM
+	// manages the implicated one), "local", "ssm" or "off".
 	HostEvidence string
+	// RemoteBinary is this program's path on the instances, run there
+	// through SSM Run Command to collect host evidence.
+	RemoteBinary string
 }
 
 // Mode chooses where the human stands in a case (DESIGN.md, "Case life

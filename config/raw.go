@@ -91,6 +91,7 @@ type rawAnalyze struct {
 	FlowLogGroup *string   `toml:"flow_log_group"`
 	WindowMargin *string   `toml:"window_margin"`
 	HostEvidence *string   `toml:"host_evidence"`
+	RemoteBinary *string   `toml:"remote_binary"`
 }
 
 type rawRemediate struct {

@@ -58,6 +58,9 @@ func (c *checker) aws(r *rawAWS) AWS {
 	return a
 }
 
+// remoteBinaryRE is what cloud.RunCollect accepts as the remote binary.
+var remoteBinaryRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
+
 func (c *checker) analyze(r *rawAnalyze) Analyze {
 	a := Analyze{
 		AccessLogs:   c.globs("analyze.access_logs", orStrings(r.AccessLogs, "/var/log/apache2/*access*.log", "/var/log/nginx/*access*.log")),
@@ -65,7 +68,13 @@ func (c *checker) analyze(r *rawAnalyze) Analyze {
 		WebRoots:     orStrings(r.WebRoots, "/var/www"),
 		FlowLogGroup: orString(r.FlowLogGroup, ""),
 		WindowMargin: c.duration("analyze.window_margin", r.WindowMargin, "1h"),
-		HostEvidence: c.oneOf("analyze.host_evidence", r.HostEvidence, "auto", "auto", "local", "off"),
+		HostEvidence: c.oneOf("analyze.host_evidence", r.HostEvidence, "auto", "auto", "local", "ssm", "off"),
+		RemoteBinary: orString(r.RemoteBinary, "/usr/local/bin/abuse-responder"),
+	}
+	// The path is the one unencoded word of the shell command sent
+	// through SSM, so it must be plain.
+	if !remoteBinaryRE.MatchString(a.RemoteBinary) {
+		c.addf("analyze.remote_binary", "%q is not an absolute path of letters, digits and . _ / - only", a.RemoteBinary)
 	}
 	for i, s := range a.WebRoots {
 		if s == "" {

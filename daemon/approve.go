@@ -78,6 +78,11 @@ func (d *Daemon) decide(tx *store.Tx, dec approval.Decision, via string) error {
 	if err := tx.Transition(c.ID, abuse.StateApproved, "confirmed by "+dec.Approver+" via "+via); err != nil {
 		return err
 	}
+	if d.cfg.Mode == ModeConfirmThenBlock {
+		// The approved plan is applied next by the case loop
+		// (advanceBlocking), outside this transaction; the reply follows it.
+		return nil
+	}
 	return d.queueReply(tx, c)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/abuse-responder/abuse-responder/analyze"
 	"github.com/abuse-responder/abuse-responder/mail/approval"
 	"github.com/abuse-responder/abuse-responder/mail/notice"
+	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/store"
 )
 
@@ -30,6 +31,9 @@ func (d *Daemon) caseLoop(ctx context.Context) error {
 		// can the outbox loop see it.
 		defer wake(d.wakeOutbox)
 		if err := d.handlePending(ctx); err != nil {
+			return err
+		}
+		if err := d.advanceBlocking(ctx); err != nil {
 			return err
 		}
 		// Deadlines move by the clock, not by mail: once a tick is enough,
@@ -153,6 +157,19 @@ func (d *Daemon) handleNotice(ctx context.Context, m store.Message, n *abuse.Not
 		log.Info("analysed", "verdict", a.Verdict, "cause", a.Cause.Kind, "problems", len(a.Problems))
 		an = &a
 	}
+	var plan *remediate.Plan
+	if !exists && d.cfg.Mode == ModeConfirmThenBlock && len(validation)+len(security) == 0 {
+		// The summary proposes the plan, and the approval binds to it: plan
+		// now, outside the transaction (it reads AWS and the host).
+		p, err := d.cfg.Blocker.Plan(ctx, store.Case{ID: n.CaseID, AccountID: n.AccountID, Type: n.Type, Notice: *n}, an)
+		if err != nil && !remediate.IsPermanent(err) {
+			return fmt.Errorf("plan the block of %s: %w", n.CaseID, err)
+		}
+		if err != nil {
+			p = remediate.Plan{CaseID: n.CaseID, Refused: []remediate.Refusal{{What: "the plan", Reason: err.Error()}}}
+		}
+		plan = &p
+	}
 	return d.store.Update(ctx, func(tx *store.Tx) error {
 		c, exists, err := tx.Case(n.CaseID)
 		if err != nil {
@@ -161,13 +178,13 @@ func (d *Daemon) handleNotice(ctx context.Context, m store.Message, n *abuse.Not
 		if exists {
 			return d.followUp(tx, c, m, n, security, log)
 		}
-		return d.openCase(tx, m, n, an, validation, security, log)
+		return d.openCase(tx, m, n, an, plan, validation, security, log)
 	})
 }
 
 // openCase creates the case and queues its summary in the same
 // transaction: a crash leaves either both or neither.
-func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, an *analyze.Analysis, validation, security []string, log *slog.Logger) error {
+func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, an *analyze.Analysis, plan *remediate.Plan, validation, security []string, log *slog.Logger) error {
 	c := store.Case{
 		ID: n.CaseID, State: abuse.StateReceived, AccountID: n.AccountID, Type: n.Type,
 		Activity: n.ReportedActivity, Notice: *n, NoticeMessageID: n.MessageID,
@@ -189,7 +206,23 @@ func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, an *an
 		return err
 	}
 	problems := append(validation, security...)
+	if len(problems) == 0 && d.cfg.Mode == ModeBlockThenConfirm {
+		// The block comes first, outside this transaction: the case loop
+		// picks the analysed case up next (advanceBlocking).
+		if err := tx.SetMessageStatus(m.ID, store.StatusHandled, c.ID, "opened the case"); err != nil {
+			return err
+		}
+		d.observeLatency(m.ID)
+		log.Info("case opened; blocking next")
+		return nil
+	}
 	next, reason := abuse.StateAwaitingApproval, "report-only: summary sent, waiting for confirm"
+	if plan != nil {
+		reason = "plan proposed, waiting for confirm"
+		if len(plan.Actions) == 0 && len(plan.Refused) > 0 {
+			problems = append(problems, "nothing can be blocked: "+refusals(plan.Refused))
+		}
+	}
 	if len(problems) > 0 {
 		next, reason = abuse.StateNeedsHuman, strings.Join(problems, "; ")
 	}
@@ -198,6 +231,13 @@ func (d *Daemon) openCase(tx *store.Tx, m store.Message, n *abuse.Notice, an *an
 		return err
 	}
 	c.PlanHash = planHash(c.ID, draft)
+	if plan != nil {
+		// The approval binds to the reply and to the exact block.
+		c.PlanHash = planHash(c.ID, draft+"\x00"+plan.Hash)
+		if err := storePlan(tx, c.ID, c.PlanHash, *plan); err != nil {
+			return err
+		}
+	}
 	if err := tx.SaveCase(c); err != nil {
 		return err
 	}

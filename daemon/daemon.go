@@ -66,8 +66,11 @@ type Config struct {
 	// default 5s.
 	Tick time.Duration
 	// RetryBase and RetryMax bound the backoff between attempts to send a
-	// mail; defaults 30s and 30m.
+	// mail or to apply a block; defaults 30s and 30m.
 	RetryBase, RetryMax time.Duration
+
+	// Blocker applies blocks; required unless Mode is report-only.
+	Blocker Blocker
 }
 
 // Analyzer is the analysis stage (*analyze.Analyzer). It is called once
@@ -101,16 +104,23 @@ type Daemon struct {
 	mu       sync.Mutex
 	received map[int64]time.Time // message id → when fetched, for the latency metric
 
-	lastDeadlineCheck time.Time   // owned by the case loop
-	deadlineWake      atomic.Bool // the outbox sent a reply: look at approved cases now
+	lastDeadlineCheck time.Time             // owned by the case loop
+	blockRetry        map[string]retryState // owned by the case loop
+	deadlineWake      atomic.Bool           // the outbox sent a reply: look at approved cases now
 }
 
-// New checks the config and builds a daemon. Blocking modes are refused
-// until the remediation stage exists: a daemon that claimed to block and
-// did not would be worse than none.
+// New checks the config and builds a daemon. The blocking modes need a
+// Blocker: a daemon that claimed to block and did not would be worse than
+// none.
 func New(cfg Config, st *store.Store, sender *mail.Sender, signer *approval.Signer, an Analyzer, m *Metrics, log *slog.Logger) (*Daemon, error) {
-	if cfg.Mode != ModeReportOnly {
-		return nil, fmt.Errorf("remediate.mode %q is not available yet: blocking is not built; use \"report-only\"", cfg.Mode)
+	switch cfg.Mode {
+	case ModeReportOnly:
+	case ModeBlockThenConfirm, ModeConfirmThenBlock:
+		if cfg.Blocker == nil {
+			return nil, fmt.Errorf("remediate.mode %q needs a blocker", cfg.Mode)
+		}
+	default:
+		return nil, fmt.Errorf("unknown remediate.mode %q", cfg.Mode)
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 5 * time.Second
@@ -140,6 +150,7 @@ func New(cfg Config, st *store.Store, sender *mail.Sender, signer *approval.Sign
 		wakeCases:  make(chan struct{}, 1),
 		wakeOutbox: make(chan struct{}, 1),
 		received:   map[int64]time.Time{},
+		blockRetry: map[string]retryState{},
 	}, nil
 }
 

@@ -16,7 +16,9 @@ import (
 func (d *Daemon) checkDeadlines(ctx context.Context) error {
 	var work []store.Case
 	err := d.store.View(ctx, func(tx *store.Tx) error {
-		cases, err := tx.Cases(store.CaseFilter{States: []abuse.State{abuse.StateAwaitingApproval, abuse.StateApproved}})
+		// A case blocked after its approval (confirm-then-block) waits for
+		// its reply in verified.
+		cases, err := tx.Cases(store.CaseFilter{States: []abuse.State{abuse.StateAwaitingApproval, abuse.StateApproved, abuse.StateVerified}})
 		if err != nil {
 			return err
 		}
@@ -43,7 +45,7 @@ func (d *Daemon) checkDeadlines(ctx context.Context) error {
 			switch c.State {
 			case abuse.StateAwaitingApproval:
 				err = d.remind(tx, c)
-			case abuse.StateApproved:
+			case abuse.StateApproved, abuse.StateVerified:
 				err = d.closeIfReplied(tx, c)
 			}
 			if err != nil {
@@ -57,7 +59,7 @@ func (d *Daemon) checkDeadlines(ctx context.Context) error {
 // needsWork reports whether a case has a reminder due that was not sent,
 // or is approved (its reply may have gone out).
 func (d *Daemon) needsWork(tx *store.Tx, c store.Case) (bool, error) {
-	if c.State == abuse.StateApproved {
+	if c.State == abuse.StateApproved || c.State == abuse.StateVerified {
 		return true, nil
 	}
 	if c.ReplyBy.IsZero() {

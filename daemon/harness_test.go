@@ -50,6 +50,8 @@ type harness struct {
 
 	metrics  *Metrics // of the latest run
 	analyzer Analyzer // nil: no analysis
+	// newBlocker, when set, gives each run its Blocker on that run's store.
+	newBlocker func(*store.Store) Blocker
 
 	mu       sync.Mutex
 	received []embedded.Mail // everything the SMTP listener took, in order
@@ -125,6 +127,9 @@ func (h *harness) start(crash func(point string) error) *run {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	h.metrics = NewMetrics(st)
+	if h.newBlocker != nil {
+		h.cfg.Blocker = h.newBlocker(st)
+	}
 	d, err := New(h.cfg, st, mail.NewSender(mail.SMTPConfig{Address: h.smtp.Addr, TLS: "none", Timeout: 5 * time.Second}),
 		approval.NewSigner(h.key), h.analyzer, h.metrics, log)
 	if err != nil {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	netmail "net/mail"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/abuse-responder/abuse-responder/abuse"
 	"github.com/abuse-responder/abuse-responder/mail"
+	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/store"
 )
 
@@ -32,6 +34,10 @@ func (d *Daemon) queueSummary(tx *store.Tx, c store.Case, kind, key string, draf
 	if an != nil {
 		findings = an.SummaryLines()
 	}
+	done, err := d.doneLines(tx, c)
+	if err != nil {
+		return err
+	}
 	token := ""
 	if state == abuse.StateAwaitingApproval {
 		token = d.signer.Token(c.ID, c.PlanHash, d.now().Add(d.cfg.TokenTTL))
@@ -42,7 +48,7 @@ func (d *Daemon) queueSummary(tx *store.Tx, c store.Case, kind, key string, draf
 	raw, msgID, err := mail.ComposeSummary(mail.Summary{
 		From: d.cfg.From, To: d.cfg.SummaryTo, ReplyTo: d.cfg.ReplyTo, Hostname: d.cfg.Hostname,
 		Token: token, Kind: kind, Notice: c.Notice, State: stateInWords(state),
-		Done:       []string{"no change made: remediate.mode is report-only"},
+		Done:       done,
 		Findings:   findings,
 		DraftReply: draft, Problems: problems, Now: d.now(),
 	})
@@ -54,6 +60,37 @@ func (d *Daemon) queueSummary(tx *store.Tx, c store.Case, kind, key string, draf
 		From: d.cfg.From.Address, To: addresses(d.cfg.SummaryTo), Raw: raw,
 	})
 	return err
+}
+
+// doneLines says in the summary what has been changed: the recorded block
+// result, the plan waiting for a confirm, or why nothing was.
+func (d *Daemon) doneLines(tx *store.Tx, c store.Case) ([]string, error) {
+	res, err := blockResult(tx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	if res != nil {
+		lines := res.Lines()
+		for _, r := range res.Refused {
+			lines = append(lines, "not blocked: "+r.What+": "+r.Reason)
+		}
+		if len(lines) == 0 {
+			lines = []string{"nothing blocked"}
+		}
+		return lines, nil
+	}
+	if d.cfg.Mode == ModeReportOnly {
+		return []string{"no change made: remediate.mode is report-only"}, nil
+	}
+	e, ok, err := tx.Effect(planKey(c.ID, c.PlanHash))
+	if err != nil || !ok {
+		return []string{"nothing changed yet"}, err
+	}
+	var p remediate.Plan
+	if err := json.Unmarshal([]byte(e.Detail), &p); err != nil {
+		return nil, fmt.Errorf("decode the plan of %s: %w", c.ID, err)
+	}
+	return append([]string{"nothing changed yet: a confirm applies this plan, then the reply goes out"}, p.Text()...), nil
 }
 
 func stateInWords(s abuse.State) string {
@@ -117,8 +154,13 @@ func (d *Daemon) draftReply(tx *store.Tx, c store.Case, adminNote string) (strin
 	if activity == "" {
 		activity = string(n.Type)
 	}
+	res, err := blockResult(tx, c.ID)
+	if err != nil {
+		return "", err
+	}
 	text, err := mail.RenderReply(d.cfg.ReplyTemplate, mail.ReplyData{
-		CaseID: c.ID, AccountID: c.AccountID, Activity: activity, Regions: n.Regions,
+		Actions: replyActions(res),
+		CaseID:  c.ID, AccountID: c.AccountID, Activity: activity, Regions: n.Regions,
 		Instances: instances, AbuseTime: abuseTime, Targets: targets, Findings: findings,
 		AdminNote: adminNote, Contact: d.cfg.Contact, Now: d.now(),
 	})

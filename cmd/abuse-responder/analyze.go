@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -33,36 +34,95 @@ func cmdAnalyze(e *env, args []string) int {
 		})
 }
 
+// collectDoc is collect's --help text.
+const collectDoc = "Collect host evidence for a notice on this machine, read only: requests in the web and\n" +
+	"ModSecurity logs, scripts in the web roots, sockets to the targets, miner and scanner\n" +
+	"processes, crontabs and timers. Prints {\"findings\":[…]} with --json.\n" +
+	"With --query -, it reads the case's window and targets as one JSON object from stdin instead\n" +
+	"of a notice: {\"case_id\",\"from\",\"to\",\"targets\":[{\"ip\",\"port\",\"protocol\"}],\"target_hosts\"}.\n" +
+	"That is what analyze runs on the implicated instance through SSM (host_evidence = \"ssm\")."
+
 func cmdCollect(e *env, args []string) int {
-	return hostCommand(e, args, "collect",
-		"Collect host evidence for a notice on this machine, read only: requests in the web and\n"+
-			"ModSecurity logs, scripts in the web roots, sockets to the targets, miner and scanner\n"+
-			"processes, crontabs and timers. Prints {\"findings\":[…]} with --json.",
-		func(e *env, an *analyze.Analyzer, n abuse.Notice, asJSON bool) error {
-			h := an.CollectHost(e.ctx, n)
-			if asJSON {
-				return writeJSON(e, h)
-			}
-			for _, f := range h.Findings {
-				where := f.Path
-				if f.Line > 0 {
-					where = fmt.Sprintf("%s:%d", f.Path, f.Line)
-				}
-				fmt.Fprintf(e.stdout, "%-8s %s: %s\n", f.Kind, where, f.Reason)
-			}
-			for _, p := range h.Problems {
-				fmt.Fprintf(e.stdout, "problem  %s\n", p)
-			}
-			if len(h.Findings) == 0 {
-				fmt.Fprintln(e.stdout, "no findings")
-			}
-			return nil
-		})
+	fs := newFlagSet(e, "collect", "[--json] [--config FILE] FILE.eml|CASE  |  --json [--config FILE] --query -", collectDoc)
+	path := fs.String("config", defaultConfig, "config file; when the default is missing, the built-in defaults apply")
+	asJSON := fs.Bool("json", false, "print JSON")
+	query := fs.String("query", "", "\"-\": read a JSON query from stdin instead of a notice")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *query != "" && *query != "-" {
+		fmt.Fprintf(e.stderr, "collect: --query takes only \"-\" (stdin), not %q\n", *query)
+		return exitUsage
+	}
+	if (*query == "" && fs.NArg() != 1) || (*query != "" && fs.NArg() != 0) {
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, err := hostConfig(e, *path, explicitFlag(args, "config"))
+	if err != nil {
+		return exitUsage
+	}
+	an := analyze.New(analyzeConfig(cfg), slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if *query != "" {
+		q, err := readQuery(e)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "collect: --query: %v\n", err)
+			return exitRuntime
+		}
+		// Compact: through SSM the output must fit 24,000 characters.
+		if err := json.NewEncoder(e.stdout).Encode(an.CollectQuery(e.ctx, q)); err != nil {
+			fmt.Fprintf(e.stderr, "collect: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
+	}
+	n, err := noticeOf(e, cfg, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "collect: %v\n", err)
+		return exitRuntime
+	}
+	h := an.CollectHost(e.ctx, n)
+	if *asJSON {
+		if err := writeJSON(e, h); err != nil {
+			fmt.Fprintf(e.stderr, "collect: %v\n", err)
+			return exitRuntime
+		}
+		return exitOK
+	}
+	for _, f := range h.Findings {
+		where := f.Path
+		if f.Line > 0 {
+			where = fmt.Sprintf("%s:%d", f.Path, f.Line)
+		}
+		fmt.Fprintf(e.stdout, "%-8s %s: %s\n", f.Kind, where, f.Reason)
+	}
+	for _, p := range h.Problems {
+		fmt.Fprintf(e.stdout, "problem  %s\n", p)
+	}
+	if len(h.Findings) == 0 {
+		fmt.Fprintln(e.stdout, "no findings")
+	}
+	return exitOK
 }
 
-// hostCommand is what analyze and collect share: the flags, the config
+// readQuery reads one query from stdin, no more than the largest a query
+// may be, and decodes it strictly: it is report data, if already checked
+// by the sender.
+func readQuery(e *env) (analyze.HostQuery, error) {
+	if e.stdin == nil {
+		return analyze.HostQuery{}, fmt.Errorf("no stdin")
+	}
+	data, err := io.ReadAll(io.LimitReader(e.stdin, analyze.MaxHostQueryBytes+1))
+	if err != nil {
+		return analyze.HostQuery{}, fmt.Errorf("read stdin: %w", err)
+	}
+	return analyze.ParseHostQuery(data)
+}
+
+// hostCommand runs a command on a notice: the flags, the config
 // (optional: these commands run on hosts that may have none), and the
-// notice, from a mail file or a stored case.
+// notice, from a mail file or a stored case. Only analyze uses it now;
+// collect has its own flags for --query.
 func hostCommand(e *env, args []string, name, doc string,
 	do func(*env, *analyze.Analyzer, abuse.Notice, bool) error) int {
 	fs := newFlagSet(e, name, "[--json] [--config FILE] FILE.eml|CASE", doc)
@@ -157,6 +217,7 @@ func analyzeConfig(cfg *config.Config) analyze.Config {
 		FlowLogGroup: cfg.Analyze.FlowLogGroup, WindowMargin: cfg.Analyze.WindowMargin,
 		HostMode:   analyze.HostMode(cfg.Analyze.HostEvidence),
 		AccessLogs: cfg.Analyze.AccessLogs, ModsecLogs: cfg.Analyze.ModsecLogs, WebRoots: cfg.Analyze.WebRoots,
+		RemoteBinary: cfg.Analyze.RemoteBinary,
 	}
 	for _, a := range cfg.AWS.Accounts {
 		c.Accounts = append(c.Accounts, analyze.Account{ID: a.ID, RoleARN: a.RoleARN, ExternalID: a.ExternalID})

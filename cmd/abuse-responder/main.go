@@ -29,6 +29,7 @@ var version = "dev"
 // env is what a subcommand may touch, so that tests run it in process.
 type env struct {
 	ctx    context.Context
+	stdin  io.Reader // collect --query - reads it
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
@@ -53,6 +54,10 @@ func commands() []command {
 		{"parse", "print what the parser sees in notice mails", cmdParse},
 		{"analyze", "analyse a notice: resources, evidence, verdict and cause", cmdAnalyze},
 		{"collect", "collect host evidence for a notice on this machine (read only)", cmdCollect},
+		{"plan", "print what would be blocked for a notice; changes nothing", cmdPlan},
+		{"apply", "apply and verify the block for a notice by hand, recorded", cmdApply},
+		{"unblock", "undo the blocks of a case", cmdUnblock},
+		{"blocks", "list the blocks in place", cmdBlocks},
 		{"check-config", "validate the config file and list every problem", cmdCheckConfig},
 		{"cases", "list cases, or show one with its history", cmdCases},
 		{"approve", "confirm a case from the shell", cmdDecide("approve", "confirm")},
@@ -63,7 +68,7 @@ func commands() []command {
 
 // run executes one command line and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
+	e := &env{ctx: ctx, stdin: os.Stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
 		usage(stderr)
 		return exitUsage

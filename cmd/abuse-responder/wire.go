@@ -20,14 +20,18 @@ import (
 // parts are the concrete pieces of a running daemon, wired from the config
 // in one place.
 type parts struct {
-	store   *store.Store
-	daemon  *daemon.Daemon
-	watcher *mail.Watcher
-	metrics *daemon.Metrics
-	log     *slog.Logger
+	store       *store.Store
+	daemon      *daemon.Daemon
+	watcher     *mail.Watcher
+	metrics     *daemon.Metrics
+	remediation *remediation // nil in report-only mode
+	log         *slog.Logger
 }
 
 func (p *parts) Close() {
+	if p.remediation != nil {
+		p.remediation.Close()
+	}
 	if p.store != nil {
 		p.store.Close()
 	}
@@ -99,6 +103,15 @@ func wire(ctx context.Context, cfg *config.Config, log *slog.Logger) (*parts, er
 			return nil, fmt.Errorf("reply template: %w", err)
 		}
 		dcfg.ReplyTemplate = string(b)
+	}
+	if dcfg.Mode != daemon.ModeReportOnly {
+		r, err := newRemediation(ctx, cfg, st, log.With("component", "remediate"))
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("remediation: %w", err)
+		}
+		p.remediation = r
+		dcfg.Blocker = r
 	}
 	an := analyze.New(analyzeConfig(cfg), log.With("component", "analyze"))
 	d, err := daemon.New(dcfg, st, mail.NewSender(smtpConfig(cfg.SMTP)), approval.NewSigner(key), an, p.metrics, log)

@@ -27,6 +27,8 @@ type EC2Fake struct {
 	faults   map[string][]fault // by action, consumed in order
 	pageSize int
 	st       state
+	mut      mutState // the mutating calls' extra state (ec2fake_mutate.go)
+	ssm      ssmState // Run Command (ec2fake_ssm.go)
 }
 
 // Call is one request the fake received.
@@ -147,6 +149,7 @@ func (f *EC2Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	f.runHook(c.Action) // outside the lock: a hook may change the state
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var reply any
@@ -188,6 +191,8 @@ func (f *EC2Fake) handle(c Call) (any, error) {
 	case "ssm":
 		h = map[string]func(Call) (any, error){
 			"DescribeInstanceInformation": f.describeInstanceInformation,
+			"SendCommand":                 f.sendCommand,
+			"GetCommandInvocation":        f.getCommandInvocation,
 		}[c.Action]
 	default:
 		h = map[string]func(Call) (any, error){
@@ -198,6 +203,9 @@ func (f *EC2Fake) handle(c Call) (any, error) {
 			"DescribeSecurityGroups":    f.describeSecurityGroups,
 			"DescribeFlowLogs":          f.describeFlowLogs,
 		}[c.Action]
+		if h == nil {
+			h = f.mutatingHandler(c.Action)
+		}
 	}
 	if h == nil {
 		return nil, errorf(400, "InvalidAction", "the fake does not implement %s:%s", c.Service, c.Action)

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/abuse-responder/abuse-responder/internal/awstest"
+)
+
+// blockWorld is the seed's account in the EC2 fake: the instance in a
+// subnet whose network ACL allows all egress at rule 100.
+func blockWorld(t *testing.T) *awstest.EC2Fake {
+	t.Helper()
+	awstest.Env(t)
+	f := awstest.NewEC2Fake(t)
+	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.7",
+		PrivateIP: "10.0.1.5", Groups: []string{"sg-web"}})
+	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
+		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.7", Groups: []string{"sg-web"}})
+	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
+		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"},
+		{RuleNumber: 100, Egress: false, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"},
+	}})
+	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a",
+		Egress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}})
+	return f
+}
+
+// blockConfig is hostConfigFile plus a [remediate] section.
+func blockConfig(t *testing.T, endpoint, remediate string) string {
+	t.Helper()
+	webRoot, accessLog, _ := seedHost(t)
+	path := hostConfigFile(t, endpoint, webRoot, accessLog)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(b, []byte("[remediate]\n"+remediate)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func count(calls []string, action string) int {
+	n := 0
+	for _, c := range calls {
+		if c == action {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPlanApplyUnblock drives the commands a person uses by hand against
+// the EC2 fake: plan changes nothing, apply blocks and records, a second
+// apply changes nothing, blocks lists it, unblock restores the ACL.
+func TestPlanApplyUnblock(t *testing.T) {
+	f := blockWorld(t)
+	cfg := blockConfig(t, f.URL(), "mode = \"block-then-confirm\"\nactions = [\"nacl\"]\nnacl_rule_band = [40, 89]\n")
+	before, _ := f.NetworkACL("acl-a")
+
+	code, out, errOut := runCmd(t, "plan", "--config", cfg, "testdata/seed-notice.eml")
+	if code != 0 || !strings.Contains(out, "CreateNetworkAclEntry") || !strings.Contains(out, "203.0.113.44") {
+		t.Fatalf("plan: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	if n := count(f.Calls(), "CreateNetworkAclEntry"); n != 0 {
+		t.Fatalf("plan made %d CreateNetworkAclEntry calls, want none", n)
+	}
+
+	code, out, errOut = runCmd(t, "apply", "--config", cfg, "testdata/seed-notice.eml")
+	if code != 0 || !strings.Contains(out, "blocked all egress to 203.0.113.44/32") || !strings.Contains(out, "verified") {
+		t.Fatalf("apply: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	acl, _ := f.NetworkACL("acl-a")
+	var deny *awstest.ACLEntry
+	for i, e := range acl.Entries {
+		if e.Egress && e.Action == "deny" {
+			deny = &acl.Entries[i]
+		}
+	}
+	// The report gives the port but not the protocol, and an ACL entry
+	// cannot name a port without one: all traffic to the one address.
+	if deny == nil || deny.CIDR != "203.0.113.44/32" || deny.RuleNumber < 40 || deny.RuleNumber > 89 || deny.Protocol != "-1" {
+		t.Fatalf("ACL after apply = %+v, want an egress deny of all traffic to 203.0.113.44/32 numbered 40–89", acl.Entries)
+	}
+
+	creates := count(f.Calls(), "CreateNetworkAclEntry")
+	if code, out, errOut := runCmd(t, "apply", "--config", cfg, "testdata/seed-notice.eml"); code != 0 {
+		t.Fatalf("apply again: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	if n := count(f.Calls(), "CreateNetworkAclEntry"); n != creates {
+		t.Errorf("apply again made %d more CreateNetworkAclEntry calls, want none", n-creates)
+	}
+
+	code, out, _ = runCmd(t, "blocks", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "13051177299-1:nacl:acl-a") {
+		t.Errorf("blocks: exit %d, stdout %s; want the case's NACL block", code, out)
+	}
+
+	code, out, errOut = runCmd(t, "unblock", "--config", cfg, "13051177299-1")
+	if code != 0 || !strings.Contains(out, "removed") {
+		t.Fatalf("unblock: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	after, _ := f.NetworkACL("acl-a")
+	if !reflect.DeepEqual(after.Entries, before.Entries) {
+		t.Errorf("ACL after unblock = %+v, want the original %+v", after.Entries, before.Entries)
+	}
+	if code, out, _ := runCmd(t, "blocks", "--config", cfg); code != 0 || !strings.Contains(out, "no active blocks") {
+		t.Errorf("blocks after unblock: exit %d, stdout %s", code, out)
+	}
+}
+
+// TestApplyRefusesProtectedTargets: a notice whose only target is on the
+// allowlist makes apply change nothing and say why.
+func TestApplyRefusesProtectedTargets(t *testing.T) {
+	f := blockWorld(t)
+	cfg := blockConfig(t, f.URL(), "actions = [\"nacl\"]\nallowlist = [\"203.0.113.0/24\"]\n")
+	code, out, errOut := runCmd(t, "apply", "--config", cfg, "testdata/seed-notice.eml")
+	if code != 0 || !strings.Contains(out, "allowlist") || !strings.Contains(out, "nothing to apply") {
+		t.Errorf("apply on an allowlisted target: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	if n := count(f.Calls(), "CreateNetworkAclEntry"); n != 0 {
+		t.Errorf("apply made %d CreateNetworkAclEntry calls on an allowlisted target", n)
+	}
+}
+
+// TestApplyDryRun: dry_run plans and reports, changes nothing, records nothing.
+func TestApplyDryRun(t *testing.T) {
+	f := blockWorld(t)
+	cfg := blockConfig(t, f.URL(), "actions = [\"nacl\"]\ndry_run = true\n")
+	code, out, errOut := runCmd(t, "apply", "--config", cfg, "testdata/seed-notice.eml")
+	if code != 0 || !strings.Contains(out, "dry run") {
+		t.Fatalf("apply with dry_run: exit %d, stdout %s, stderr %q", code, out, errOut)
+	}
+	acl, _ := f.NetworkACL("acl-a")
+	for _, e := range acl.Entries {
+		if e.Action == "deny" {
+			t.Errorf("dry run left a deny entry: %+v", e)
+		}
+	}
+	if code, out, _ := runCmd(t, "blocks", "--config", cfg); code != 0 || !strings.Contains(out, "no active blocks") {
+		t.Errorf("blocks after a dry run: exit %d, stdout %s", code, out)
+	}
+}

@@ -1,0 +1,212 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/analyze"
+	"github.com/abuse-responder/abuse-responder/internal/awstest"
+	"github.com/abuse-responder/abuse-responder/remediate"
+	"github.com/abuse-responder/abuse-responder/remediate/awsec2"
+	"github.com/abuse-responder/abuse-responder/store"
+)
+
+// ec2Blocker is what cmd wires, reduced to one account and region: the
+// real engine and the real EC2 backend, talking to the EC2 fake.
+type ec2Blocker struct {
+	engine   *remediate.Engine
+	backends []remediate.Backend
+	policy   remediate.Policy
+}
+
+func (b *ec2Blocker) Plan(ctx context.Context, c store.Case, an *analyze.Analysis) (remediate.Plan, error) {
+	in := remediate.Input{CaseID: c.ID, Type: c.Type, Targets: c.Notice.Targets, Policy: b.policy}
+	for _, r := range c.Notice.Resources {
+		in.Instances = append(in.Instances, remediate.InstanceRef{ID: r.InstanceID, Region: r.Region, Account: c.AccountID})
+	}
+	p, err := remediate.BuildPlan(ctx, in, b.backends)
+	for i := range p.Actions {
+		p.Actions[i].Account, p.Actions[i].Region = c.AccountID, "eu-central-1"
+	}
+	return p, err
+}
+
+func (b *ec2Blocker) Apply(ctx context.Context, p remediate.Plan) (remediate.Result, error) {
+	return b.engine.Apply(ctx, p)
+}
+
+// blockingHarness runs the daemon in mode with NACL blocks on the EC2
+// fake, whose account holds the notice's instance.
+func blockingHarness(t *testing.T, mode Mode) (*harness, *awstest.EC2Fake) {
+	t.Helper()
+	awstest.Env(t)
+	f := awstest.NewEC2Fake(t)
+	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.23",
+		PrivateIP: "10.0.1.5", Groups: []string{"sg-web"}})
+	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
+		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.23", Groups: []string{"sg-web"}})
+	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
+		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"}}})
+	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a"})
+	policy := remediate.Policy{Kinds: []remediate.Kind{remediate.KindNACL}, RuleBand: [2]int32{40, 89}}
+	h := newHarness(t)
+	h.cfg.Mode = mode
+	h.newBlocker = func(st *store.Store) Blocker {
+		be, err := awsec2.New(context.Background(), awsec2.Options{Region: "eu-central-1", EndpointURL: f.URL(), MaxAttempts: 1, RuleBand: policy.RuleBand})
+		if err != nil {
+			t.Fatal(err)
+		}
+		backends := []remediate.Backend{be}
+		return &ec2Blocker{engine: &remediate.Engine{Store: st, Backends: backends}, backends: backends, policy: policy}
+	}
+	return h, f
+}
+
+func denies(f *awstest.EC2Fake) []awstest.ACLEntry {
+	acl, _ := f.NetworkACL("acl-a")
+	var out []awstest.ACLEntry
+	for _, e := range acl.Entries {
+		if e.Egress && e.Action == "deny" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestBlockThenConfirm: the block is applied and verified before the
+// summary, which lists it; the reply to AWS lists it with its UTC time.
+// A crash right after the EC2 calls, before they are recorded with the
+// case, makes no second entry.
+func TestBlockThenConfirm(t *testing.T) {
+	h, f := blockingHarness(t, ModeBlockThenConfirm)
+	r := h.start(crashAt("after-apply", 1))
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	<-r.crashed
+	r.wait(t)
+	if n := len(denies(f)); n != 4 {
+		t.Fatalf("after the crash: %d deny entries, want 4 (one per address and port)", n)
+	}
+	creates := count(f.Calls(), "CreateNetworkAclEntry")
+
+	r = h.start(nil)
+	h.approve()
+	h.waitClosed()
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	h.checkOnce()
+	if n := count(f.Calls(), "CreateNetworkAclEntry"); n != creates {
+		t.Errorf("the restart made %d more CreateNetworkAclEntry calls, want none", n-creates)
+	}
+	if n := len(denies(f)); n != 4 {
+		t.Errorf("%d deny entries at the end, want 4", n)
+	}
+	summary := unfold(string(h.sentTo("ops@example.com")[0].Raw))
+	reply := unfold(string(h.sentTo(awsAddr)[0].Raw))
+	for _, want := range []string{"blocked egress tcp to 203.0.113.10/32 port 23", "verified"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+		if !strings.Contains(reply, want) {
+			t.Errorf("reply lacks %q:\n%s", want, reply)
+		}
+	}
+	if !strings.Contains(reply, "UTC: blocked") {
+		t.Errorf("reply does not time its actions in UTC:\n%s", reply)
+	}
+	h.checkStates(t, abuse.StateAnalyzed, abuse.StateBlocked, abuse.StateVerified, abuse.StateAwaitingApproval, abuse.StateApproved)
+}
+
+// TestConfirmThenBlock: the summary proposes the plan and nothing changes
+// until the confirm; then the plan is applied and the reply lists it.
+func TestConfirmThenBlock(t *testing.T) {
+	h, f := blockingHarness(t, ModeConfirmThenBlock)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	summary := unfold(string(h.sentTo("ops@example.com")[0].Raw))
+	if !strings.Contains(summary, "a confirm applies this plan") || !strings.Contains(summary, "CreateNetworkAclEntry") {
+		t.Errorf("summary does not propose the plan:\n%s", summary)
+	}
+	if n := count(f.Calls(), "CreateNetworkAclEntry"); n != 0 {
+		t.Fatalf("%d CreateNetworkAclEntry calls before the confirm, want none", n)
+	}
+	h.approve()
+	h.waitClosed()
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	h.checkOnce()
+	if n := len(denies(f)); n != 4 {
+		t.Errorf("%d deny entries after the confirm, want 4", n)
+	}
+	reply := unfold(string(h.sentTo(awsAddr)[0].Raw))
+	if !strings.Contains(reply, "blocked egress tcp to 203.0.113.12/32 port 5900") {
+		t.Errorf("reply lacks the applied block:\n%s", reply)
+	}
+	h.checkStates(t, abuse.StateAwaitingApproval, abuse.StateApproved, abuse.StateBlocked, abuse.StateVerified, abuse.StateReplied)
+}
+
+// TestForgedNoticeNeverBlocks: in a blocking mode, a notice that fails
+// DMARC is summarised for a human and blocks nothing.
+func TestForgedNoticeNeverBlocks(t *testing.T) {
+	h, f := blockingHarness(t, ModeBlockThenConfirm)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, "dmarc=fail header.from=support.aws.com")); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	r.wait(t)
+	if h.caseState(testCase) != abuse.StateNeedsHuman {
+		t.Errorf("case state %s, want needs-human", h.caseState(testCase))
+	}
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "Create") || strings.HasPrefix(c, "Modify") || strings.HasPrefix(c, "Describe") {
+			t.Errorf("a forged notice made the EC2 call %s", c)
+		}
+	}
+}
+
+func count(calls []string, action string) int {
+	n := 0
+	for _, c := range calls {
+		if c == action {
+			n++
+		}
+	}
+	return n
+}
+
+// checkStates asserts that the case went through want, in that order
+// (other states may come between).
+func (h *harness) checkStates(t *testing.T, want ...abuse.State) {
+	t.Helper()
+	st, err := store.Open(context.Background(), h.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var got []abuse.State
+	st.View(context.Background(), func(tx *store.Tx) error {
+		trs, err := tx.Transitions(testCase)
+		for _, tr := range trs {
+			got = append(got, tr.To)
+		}
+		return err
+	})
+	i := 0
+	for _, s := range got {
+		if i < len(want) && s == want[i] {
+			i++
+		}
+	}
+	if i < len(want) {
+		t.Errorf("transitions %v, want %v in this order", got, want)
+	}
+}
