@@ -23,6 +23,9 @@ import (
 type Blocker interface {
 	Plan(ctx context.Context, c store.Case, an *analyze.Analysis) (remediate.Plan, error)
 	Apply(ctx context.Context, p remediate.Plan) (remediate.Result, error)
+	// Maintain checks the blocks in place against reality, applies again
+	// the ones lost, and lifts the expired ones whose abuse has stopped.
+	Maintain(ctx context.Context, now time.Time) (remediate.Maintenance, error)
 }
 
 // Effect keys of the blocking steps. The plan is stored before it is

@@ -4,6 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
 	"github.com/abuse-responder/abuse-responder/analyze"
@@ -35,6 +39,10 @@ func (b *ec2Blocker) Plan(ctx context.Context, c store.Case, an *analyze.Analysi
 
 func (b *ec2Blocker) Apply(ctx context.Context, p remediate.Plan) (remediate.Result, error) {
 	return b.engine.Apply(ctx, p)
+}
+
+func (b *ec2Blocker) Maintain(ctx context.Context, now time.Time) (remediate.Maintenance, error) {
+	return b.engine.Maintain(ctx, now, nil)
 }
 
 // blockingHarness runs the daemon in mode with NACL blocks on the EC2
@@ -208,5 +216,32 @@ func (h *harness) checkStates(t *testing.T, want ...abuse.State) {
 	}
 	if i < len(want) {
 		t.Errorf("transitions %v, want %v in this order", got, want)
+	}
+}
+
+// TestMaintenanceRestoresDrift: an ACL entry of ours deleted by hand is
+// found by the periodic pass, put back, and the admins are told.
+func TestMaintenanceRestoresDrift(t *testing.T) {
+	h, f := blockingHarness(t, ModeBlockThenConfirm)
+	h.cfg.MaintainEvery = 50 * time.Millisecond
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	gone := denies(f)[0]
+	client := ec2.NewFromConfig(awstest.Config(t, f.URL()))
+	if _, err := client.DeleteNetworkAclEntry(context.Background(), &ec2.DeleteNetworkAclEntryInput{
+		NetworkAclId: aws.String("acl-a"), RuleNumber: aws.Int32(gone.RuleNumber), Egress: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the drift report", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
+	r.wait(t)
+	report := unfold(string(h.sentTo("ops@example.com")[1].Raw))
+	if !strings.Contains(report, "drift in case "+testCase) || !strings.Contains(report, "restored:") {
+		t.Errorf("maintenance report lacks the drift and the restore:\n%s", report)
+	}
+	if n := len(denies(f)); n != 4 {
+		t.Errorf("%d deny entries after maintenance, want the 4 again", n)
 	}
 }

@@ -36,6 +36,9 @@ func (d *Daemon) caseLoop(ctx context.Context) error {
 		if err := d.advanceBlocking(ctx); err != nil {
 			return err
 		}
+		if err := d.maintainBlocks(ctx); err != nil {
+			return err
+		}
 		// Deadlines move by the clock, not by mail: once a tick is enough,
 		// however often mail wakes the loop.
 		if d.now().Sub(d.lastDeadlineCheck) < d.cfg.Tick && !d.deadlineWake.Swap(false) {

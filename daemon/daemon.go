@@ -71,6 +71,9 @@ type Config struct {
 
 	// Blocker applies blocks; required unless Mode is report-only.
 	Blocker Blocker
+	// MaintainEvery is how often the blocks in place are checked against
+	// reality and expired (default 10m).
+	MaintainEvery time.Duration
 }
 
 // Analyzer is the analysis stage (*analyze.Analyzer). It is called once
@@ -106,6 +109,7 @@ type Daemon struct {
 
 	lastDeadlineCheck time.Time             // owned by the case loop
 	blockRetry        map[string]retryState // owned by the case loop
+	lastMaintain      time.Time             // owned by the case loop
 	deadlineWake      atomic.Bool           // the outbox sent a reply: look at approved cases now
 }
 
@@ -130,6 +134,9 @@ func New(cfg Config, st *store.Store, sender *mail.Sender, signer *approval.Sign
 	}
 	if cfg.RetryMax < cfg.RetryBase {
 		cfg.RetryMax = max(30*time.Minute, cfg.RetryBase)
+	}
+	if cfg.MaintainEvery <= 0 {
+		cfg.MaintainEvery = 10 * time.Minute
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 48 * time.Hour

@@ -133,13 +133,7 @@ func cmdBlocks(e *env, args []string) int {
 			}
 			return writeJSON(e, out)
 		}
-		if len(blocks) == 0 {
-			fmt.Fprintln(e.stdout, "no active blocks")
-		}
-		for _, b := range blocks {
-			fmt.Fprintf(e.stdout, "%-9s %-14s %s  applied %s  expires %s\n    %s\n", b.State, b.Kind, b.Key,
-				fmtTimeOr(b.AppliedAt, "-"), fmtTimeOr(b.ExpiresAt, "never"), b.Check)
-		}
+		printBlocks(e.stdout, blocks)
 		return nil
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/store"
 )
 
@@ -137,7 +138,7 @@ func showCase(e *env, st *store.Store, id string, asJSON bool) error {
 		}
 		p("side effects:")
 		for _, ef := range effects {
-			p("  %s  %s  %s", fmtTimeOr(ef.At, "-"), ef.Key, ef.Detail)
+			p("  %s  %s  %s", fmtTimeOr(ef.At, "-"), ef.Key, effectText(ef))
 		}
 		p("mail:")
 		for _, m := range out {
@@ -145,6 +146,25 @@ func showCase(e *env, st *store.Store, id string, asJSON bool) error {
 		}
 		return nil
 	})
+}
+
+// effectText shortens the JSON records (a plan, a block result) to what a
+// person reads in the history; `cases show --json` and `blocks` have the
+// whole record.
+func effectText(ef store.Effect) string {
+	switch ef.Kind {
+	case "plan":
+		var p remediate.Plan
+		if json.Unmarshal([]byte(ef.Detail), &p) == nil {
+			return fmt.Sprintf("plan %s: %d actions, %d refused", p.Hash, len(p.Actions), len(p.Refused))
+		}
+	case "blocks":
+		var r remediate.Result
+		if json.Unmarshal([]byte(ef.Detail), &r) == nil {
+			return fmt.Sprintf("block result: %d actions, verified %v", len(r.Actions), r.Verified())
+		}
+	}
+	return ef.Detail
 }
 
 func orDash(s string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,8 +37,9 @@ foreach ($hosts as $h) {
 }
 
 // demoAnalyzer writes the demo host under root and returns an analyzer
-// that reads only that tree: no AWS, no crontab or process of this machine.
-func demoAnalyzer(root string) (*analyze.Analyzer, error) {
+// that reads only that tree (no crontab or process of this machine) and
+// asks AWS at the demo's emulator, endpoint, only.
+func demoAnalyzer(root, endpoint string) (*analyze.Analyzer, error) {
 	for name, content := range demoHostFiles {
 		path := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -54,6 +56,12 @@ func demoAnalyzer(root string) (*analyze.Analyzer, error) {
 		return nil, fmt.Errorf("date the demo log: %w", err)
 	}
 	return analyze.New(analyze.Config{
+		Accounts: []analyze.Account{{ID: demoAccount}}, Regions: []string{demoRegion}, EndpointURL: endpoint,
+		// One attempt: the emulator answers at once, and a retry's backoff
+		// would only hide a bug behind seconds of waiting.
+		MaxAttempts: 1,
+		// This machine is not the demo's instance, and must not be asked.
+		Identity:   func(context.Context) string { return "" },
 		HostMode:   analyze.HostLocal,
 		WebRoots:   []string{filepath.Join(root, "var/www/html")},
 		AccessLogs: []string{filepath.Join(root, "var/log/apache2/access*.log")},

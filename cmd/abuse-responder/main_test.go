@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -186,16 +188,99 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
+// TestDemo runs the demo as a newcomer does: the whole loop in
+// block-then-confirm mode against the in-process EC2 emulator. The
+// summary and the reply show the verified NACL block with UTC times, the
+// ACL holds the denies in the band after the block and is back to its
+// original entries after the unblock, and the environment the demo set
+// for the SDK is restored.
 func TestDemo(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKID-OF-THE-USER") // must be back after the demo
 	code, out, errOut := runCmd(t, "demo")
 	if code != 0 || !strings.Contains(out, "13051177201-1") || !strings.Contains(out, "203.0.113.10 port 23/tcp") {
 		t.Fatalf("demo: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	// The analysis ran on the demo host: the summary names the script.
-	for _, want := range []string{"verdict: confirmed", "wp-content/uploads/2026/04/.thumb.php", "Likely cause"} {
-		if !strings.Contains(strings.ReplaceAll(out, "=\n", ""), want) {
-			t.Errorf("demo output lacks %q", want)
+	if got := os.Getenv("AWS_ACCESS_KEY_ID"); got != "AKID-OF-THE-USER" {
+		t.Errorf("AWS_ACCESS_KEY_ID after the demo = %q, want the user's value back", got)
+	}
+	out = strings.ReplaceAll(out, "=\n", "")
+	// section returns the output from the line starting with "== from"
+	// up to the next line starting with "== ".
+	section := func(from string) string {
+		i := strings.Index(out, "\n== "+from)
+		if i < 0 {
+			t.Fatalf("demo output lacks section %q:\n%s", from, out)
 		}
+		rest := out[i+1:]
+		if j := strings.Index(rest[1:], "\n== "); j >= 0 {
+			rest = rest[:j+1]
+		}
+		return rest
+	}
+	if !strings.Contains(out, "IN-PROCESS EMULATOR") || !strings.Contains(out, "no AWS account is touched") {
+		t.Error("demo output does not say EC2 is an in-process emulator")
+	}
+
+	// The analysis ran on the demo host and the emulated account.
+	summary := section("2. ")
+	for _, want := range []string{"verdict: confirmed", "wp-content/uploads/2026/04/.thumb.php", "Likely cause",
+		"instance i-0a1b2c3d4e5f60718 in eu-central-1: running", "flow logs: 203.0.113.10 port 23/tcp: 2 accepted"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("demo summary lacks %q", want)
+		}
+	}
+	// Blocked before asking, and verified.
+	blocked := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d UTC: blocked egress tcp to 203\.0\.113\.10/32 port 23 in network ACL acl-\w+; verified: `)
+	if !blocked.MatchString(summary) {
+		t.Errorf("demo summary does not say the block of 203.0.113.10 port 23 was applied and verified:\n%s", summary)
+	}
+	// The reply to AWS lists the four actions with their UTC times.
+	reply := section("4. ")
+	actions := regexp.MustCompile(`(?m)^  - \d{4}-\d\d-\d\d \d\d:\d\d UTC: blocked egress tcp to 203\.0\.113\.\d+/32 port \d+ in network ACL .*; verified: .*$`)
+	if !strings.Contains(reply, "Actions taken (times in UTC):") || len(actions.FindAllString(reply, -1)) != 4 {
+		t.Errorf("the reply to AWS does not list the 4 blocks with UTC times:\n%s", reply)
+	}
+
+	// The ACL tables: rule, action, CIDR, protocol, ports.
+	type entry struct{ rule, action, cidr, proto, ports string }
+	table := func(text string) []entry {
+		var es []entry
+		for _, l := range strings.Split(text, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 5 && (f[1] == "allow" || f[1] == "deny") {
+				es = append(es, entry{f[0], f[1], f[2], f[3], f[4]})
+			}
+		}
+		return es
+	}
+	before := table(section("0. "))
+	want := []entry{{"100", "allow", "0.0.0.0/0", "all", "all"}, {"*", "deny", "0.0.0.0/0", "all", "all"}}
+	if !reflect.DeepEqual(before, want) {
+		t.Errorf("ACL before = %v, want %v", before, want)
+	}
+	denies := map[string]bool{}
+	for _, e := range table(section("2b. ")) {
+		n, err := strconv.Atoi(e.rule)
+		if e.action == "deny" && err == nil && n >= 40 && n <= 89 {
+			denies[e.cidr+" "+e.proto+" "+e.ports] = true
+		}
+	}
+	for _, d := range []string{"203.0.113.10/32 tcp 23", "203.0.113.10/32 tcp 2323", "203.0.113.11/32 tcp 445", "203.0.113.12/32 tcp 5900"} {
+		if !denies[d] {
+			t.Errorf("ACL after the block lacks a deny of %s numbered 40-89 (has %v)", d, denies)
+		}
+	}
+	blocks := section("6. ")
+	if strings.Count(blocks, "verified  nacl") != 4 {
+		t.Errorf("blocks lists %d verified NACL blocks, want 4:\n%s", strings.Count(blocks, "verified  nacl"), blocks)
+	}
+	unblock := section("7. ")
+	if strings.Count(unblock, "removed the block of egress tcp") != 4 {
+		t.Errorf("unblock removed %d blocks, want 4:\n%s", strings.Count(unblock, "removed the block of egress tcp"), unblock)
+	}
+	_, after, _ := strings.Cut(unblock, "after the unblock")
+	if got := table(after); !reflect.DeepEqual(got, before) || !strings.Contains(after, "back to its state before the block") {
+		t.Errorf("ACL after the unblock = %v, want the original %v", got, before)
 	}
 }
 

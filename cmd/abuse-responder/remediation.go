@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/abuse-responder/abuse-responder/analyze"
+	"github.com/abuse-responder/abuse-responder/analyze/cloud"
 	"github.com/abuse-responder/abuse-responder/config"
 	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/remediate/awsec2"
@@ -21,10 +24,12 @@ import (
 // and the policy. It is the daemon's Blocker and what plan, apply,
 // unblock and blocks use.
 type remediation struct {
-	engine   *remediate.Engine
-	backends []remediate.Backend
-	policy   remediate.Policy
-	closers  []func() error
+	engine       *remediate.Engine
+	backends     []remediate.Backend
+	policy       remediate.Policy
+	closers      []func() error
+	aws          *config.AWS // for the flow logs that decide expiry; nil without accounts
+	flowLogGroup string
 }
 
 func (r *remediation) Close() {
@@ -36,7 +41,10 @@ func (r *remediation) Close() {
 // newRemediation wires the backends the config's actions need.
 func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) (*remediation, error) {
 	p := policyOf(cfg)
-	r := &remediation{policy: p}
+	r := &remediation{policy: p, flowLogGroup: cfg.Analyze.FlowLogGroup}
+	if len(cfg.AWS.Accounts) > 0 {
+		r.aws = &cfg.AWS
+	}
 	var ec2Kinds bool
 	for _, k := range p.Kinds {
 		switch k {
@@ -259,4 +267,44 @@ func (f *fleet) undoEverywhere(ctx context.Context, c remediate.Change) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Maintain is the daemon's Blocker.Maintain: drift, restore and expiry.
+func (r *remediation) Maintain(ctx context.Context, now time.Time) (remediate.Maintenance, error) {
+	return r.engine.Maintain(ctx, now, func(b store.Block) bool { return r.stillActive(ctx, b, now) })
+}
+
+// stillActive reports whether a block's target is still being hit, from
+// the VPC flow logs of its instance over the last day: a block is lifted
+// only when telemetry shows the abuse has stopped. Without telemetry (a
+// host nftables block, no flow log, AWS unreachable) it cannot tell, and
+// keeps the block: the admins are told and may unblock by hand.
+func (r *remediation) stillActive(ctx context.Context, b store.Block, now time.Time) bool {
+	var a remediate.Action
+	if err := json.Unmarshal(b.Action, &a); err != nil || a.InstanceID == "" || r.aws == nil {
+		return true
+	}
+	i := slices.IndexFunc(r.aws.Accounts, func(acct config.AWSAccount) bool { return acct.ID == a.Account })
+	if i < 0 {
+		return true
+	}
+	acct := r.aws.Accounts[i]
+	c, err := cloud.NewClients(ctx, cloud.Options{Region: a.Region, EndpointURL: r.aws.EndpointURL, RoleARN: acct.RoleARN, ExternalID: acct.ExternalID})
+	if err != nil {
+		return true
+	}
+	inst, err := c.Resolve(ctx, a.InstanceID, netip.Addr{})
+	if err != nil || !inst.Found {
+		return true
+	}
+	var enis []string
+	for _, e := range inst.ENIs {
+		enis = append(enis, e.ID)
+	}
+	tel, err := c.FlowTelemetry(ctx, cloud.FlowQuery{LogGroup: r.flowLogGroup, ENIs: enis, Targets: []netip.Addr{a.Target.Addr()},
+		From: now.Add(-24 * time.Hour), To: now, Now: now})
+	if err != nil || !tel.Covered {
+		return true
+	}
+	return len(tel.Flows) > 0
 }

@@ -1,4 +1,4 @@
-package awstest
+package ec2emu
 
 import (
 	"fmt"
@@ -72,7 +72,7 @@ func (f *EC2Fake) AddNetworkACLEntry(aclID string, e ACLEntry) {
 	f.locked(func() {
 		a := f.acl(aclID)
 		if a == nil {
-			panic("awstest: no network ACL " + aclID)
+			panic("ec2emu: no network ACL " + aclID)
 		}
 		a.Entries = append(a.Entries, e)
 	})

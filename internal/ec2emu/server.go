@@ -1,17 +1,22 @@
-package awstest
+// Package ec2emu is an in-process emulator of the AWS APIs abuse-responder
+// calls: EC2's Query protocol, STS, CloudWatch Logs and SSM, enough for the
+// real aws-sdk-go-v2 clients. The tests use it through internal/awstest;
+// the demo runs on it so that it needs no AWS account. It does not import
+// "testing", so a binary may link it.
+package ec2emu
 
 import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 )
 
 // EC2Fake is an HTTP server of ours that speaks enough of the EC2 Query
@@ -62,13 +67,22 @@ func errorf(status int, code, format string, args ...any) *apiError {
 	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// NewEC2Fake starts the fake on 127.0.0.1 and closes it in t.Cleanup.
-func NewEC2Fake(t testing.TB) *EC2Fake {
+// Start starts the fake on a free port of 127.0.0.1, empty. Close stops it.
+func Start() (*EC2Fake, error) {
+	// httptest.NewServer would panic when no port is free; a program
+	// (the demo) wants an error instead.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("ec2emu: listen: %w", err)
+	}
 	f := &EC2Fake{faults: map[string][]fault{}, pageSize: 1000}
-	f.srv = httptest.NewServer(f)
-	t.Cleanup(f.srv.Close)
-	return f
+	f.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: f}}
+	f.srv.Start()
+	return f, nil
 }
+
+// Close stops the server and waits for the calls in progress.
+func (f *EC2Fake) Close() { f.srv.Close() }
 
 // URL is the endpoint to give every SDK client, STS included.
 func (f *EC2Fake) URL() string { return f.srv.URL }
@@ -219,14 +233,14 @@ func writeXML(w http.ResponseWriter, name, ns string, body any) {
 	start := xml.StartElement{Name: xml.Name{Local: name}, Attr: []xml.Attr{{Name: xml.Name{Local: "xmlns"}, Value: ns}}}
 	enc := xml.NewEncoder(w)
 	if err := enc.EncodeElement(body, start); err != nil {
-		panic(fmt.Sprintf("awstest: encode %s: %v", name, err)) // a bug in the fake's types
+		panic(fmt.Sprintf("ec2emu: encode %s: %v", name, err)) // a bug in the fake's types
 	}
 }
 
 func writeJSON(w http.ResponseWriter, body any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	if err := json.NewEncoder(w).Encode(body); err != nil {
-		panic(fmt.Sprintf("awstest: encode JSON reply: %v", err))
+		panic(fmt.Sprintf("ec2emu: encode JSON reply: %v", err))
 	}
 }
 

@@ -1,4 +1,4 @@
-package awstest
+package ec2emu
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package awstest
+package ec2emu
 
 // The EC2 reply elements the fake writes, named as the 2016-11-15 XML
 // that aws-sdk-go-v2's ec2query deserializers read. Lists are

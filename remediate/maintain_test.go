@@ -1,0 +1,66 @@
+package remediate
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abuse-responder/abuse-responder/store"
+)
+
+// TestMaintain: a block lost behind the engine's back is reported as drift
+// and applied again from its record; an expired block with no recent
+// attempts is lifted; the lines say both.
+func TestMaintain(t *testing.T) {
+	et := newEngineTest(t)
+	et.BlockTTL = time.Hour
+	ctx := context.Background()
+	plan := et.plan(t)
+	if _, err := et.Apply(ctx, plan); err != nil {
+		t.Fatalf("Apply = %v", err)
+	}
+	lost := plan.Actions[0].Key
+	et.mem.forget(lost) // a reboot flushed the ruleset
+
+	m, err := et.Maintain(ctx, t0.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatalf("Maintain = %v", err)
+	}
+	if len(m.Drift) != 1 || m.Drift[0].Key != lost {
+		t.Fatalf("Maintain drift = %+v, want %s", m.Drift, lost)
+	}
+	if len(m.Restored.Actions) != 1 || m.Restored.Actions[0].Outcome != OutcomeApplied || !et.mem.present(lost) {
+		t.Fatalf("Maintain restored = %+v, want %s applied again", m.Restored.Actions, lost)
+	}
+	if len(m.Expired.Actions) != 0 {
+		t.Errorf("Maintain before the TTL expired %+v", m.Expired.Actions)
+	}
+	if lines := strings.Join(m.Lines(), "\n"); !strings.Contains(lines, "drift in case c1") || !strings.Contains(lines, "restored: ") {
+		t.Errorf("Lines() = %q", lines)
+	}
+
+	// Nothing drifted: a pass says nothing.
+	if m, err := et.Maintain(ctx, t0.Add(2*time.Minute), nil); err != nil || len(m.Lines()) != 0 {
+		t.Errorf("Maintain with all in place = %q, %v; want nothing to say", m.Lines(), err)
+	}
+
+	// After the TTL, a quiet block is lifted; a hit one is kept.
+	et.now = t0.Add(2 * time.Hour)
+	keep := plan.Actions[1].Key
+	m, err = et.Maintain(ctx, et.now, func(b store.Block) bool { return b.Key == keep })
+	if err != nil || len(m.Expired.Actions) != 1 || m.Expired.Actions[0].Key != lost || len(m.Extended) != 1 || m.Extended[0].Key != keep {
+		t.Fatalf("Maintain after the TTL = expired %+v, extended %+v, %v", m.Expired.Actions, m.Extended, err)
+	}
+	if et.mem.present(lost) || !et.mem.present(keep) {
+		t.Errorf("after expiry: %s present %v, %s present %v; want only %s", lost, et.mem.present(lost), keep, et.mem.present(keep), keep)
+	}
+}
+
+// present reports whether the backend holds the rule of key.
+func (m *memBackend) present(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.rules[key]
+	return ok
+}
