@@ -30,6 +30,8 @@ type memBackend struct {
 	failApply error
 	// extra are actions Plan adds as they are (a misbehaving backend).
 	extra []Action
+	// refuse are refusals Plan returns (a protected instance).
+	refuse []Refusal
 	// failUndo is returned by Undo before it changes anything.
 	failUndo error
 	// neverHolds makes Verify report every change missing.
@@ -64,7 +66,7 @@ func (m *memBackend) Plan(ctx context.Context, in Input) ([]Action, []Refusal, e
 			out = append(out, memAction(in.CaseID, k, netip.PrefixFrom(t.IP, t.IP.BitLen()), t.Protocol, t.Port, 40+int32(i)))
 		}
 	}
-	return append(out, m.extra...), nil, nil
+	return append(out, m.extra...), m.refuse, nil
 }
 
 type memState struct {

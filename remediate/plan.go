@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/abuse-responder/abuse-responder/abuse"
 )
 
 // DefaultMaxActions caps the actions of one case when Policy.MaxActions is
@@ -41,6 +43,7 @@ func BuildPlan(ctx context.Context, in Input, backends []Backend) (Plan, error) 
 		return Plan{}, errors.New("build plan: empty case ID")
 	}
 	plan := Plan{CaseID: in.CaseID, DryRun: in.Policy.DryRun}
+	in.Policy.Kinds = kindsFor(in.Type, in.Policy)
 	kept, refused := Safe(in.Targets, in.Policy)
 	plan.Refused = refused
 	if len(in.Targets) > 0 && len(kept) == 0 {
@@ -94,6 +97,13 @@ func BuildPlan(ctx context.Context, in Input, backends []Backend) (Plan, error) 
 	actions = dedupe(actions)
 	slices.SortStableFunc(actions, func(a, b Action) int { return order[a.Kind] - order[b.Kind] })
 
+	for _, r := range plan.Refused {
+		if r.Stop {
+			// A protected instance halts every kind, nftables included: the
+			// admins asked that nothing about it be changed automatically.
+			return finish(plan, nil), nil
+		}
+	}
 	limit := in.Policy.MaxActions
 	if limit <= 0 {
 		limit = DefaultMaxActions
@@ -106,6 +116,22 @@ func BuildPlan(ctx context.Context, in Input, backends []Backend) (Plan, error) 
 		actions = nil
 	}
 	return finish(plan, actions), nil
+}
+
+// kindsFor is the policy's kinds for an abuse type: a miner, malware or a
+// DoS bot is quarantined when an isolation group is configured, and a
+// quarantine always comes with network ACL denies, because swapping
+// security groups leaves tracked connections open.
+func kindsFor(t abuse.Type, p Policy) []Kind {
+	kinds := slices.Clone(p.Kinds)
+	if p.QuarantineGroup != "" && !slices.Contains(kinds, KindQuarantine) &&
+		(t == abuse.TypeCryptoMining || t == abuse.TypeMalware || t == abuse.TypeDoS) {
+		kinds = append(kinds, KindQuarantine)
+	}
+	if slices.Contains(kinds, KindQuarantine) && !slices.Contains(kinds, KindNACL) {
+		kinds = append([]Kind{KindNACL}, kinds...)
+	}
+	return kinds
 }
 
 // finish sets the actions and their hash, with [] rather than null in the

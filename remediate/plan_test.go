@@ -185,3 +185,41 @@ func TestPlanText(t *testing.T) {
 		t.Errorf("Plan.Text() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestBuildPlanStop: a backend's Stop refusal (an instance with the protect
+// tag) empties the whole plan, other backends' actions included.
+func TestBuildPlanStop(t *testing.T) {
+	host := newMem(KindNftables)
+	ec2 := newMem(KindNACL)
+	ec2.refuse = []Refusal{{What: "i-1", Reason: "instance i-1 carries the protect tag", Stop: true}}
+	in := testInput(target("203.0.113.5", 22, "tcp"))
+	in.Policy.Kinds = []Kind{KindNACL, KindNftables}
+	plan, err := BuildPlan(context.Background(), in, []Backend{host, ec2})
+	if err != nil || len(plan.Actions) != 0 || len(plan.Refused) != 1 || !plan.Refused[0].Stop {
+		t.Errorf("BuildPlan with a stop = %d actions, %+v, %v; want none and the stop", len(plan.Actions), plan.Refused, err)
+	}
+}
+
+// TestKindsFor: miners, malware and DoS are quarantined when an isolation
+// group is set, and a quarantine always brings network ACL denies.
+func TestKindsFor(t *testing.T) {
+	nacl := []Kind{KindNACL}
+	tests := []struct {
+		typ   abuse.Type
+		kinds []Kind
+		group string
+		want  []Kind
+	}{
+		{abuse.TypeCryptoMining, nacl, "sg-q", []Kind{KindNACL, KindQuarantine}},
+		{abuse.TypeCryptoMining, nacl, "", nacl},
+		{abuse.TypePortScan, nacl, "sg-q", nacl},
+		{abuse.TypeDoS, []Kind{KindNftables}, "sg-q", []Kind{KindNACL, KindNftables, KindQuarantine}},
+		{abuse.TypeIntrusion, []Kind{KindQuarantine}, "sg-q", []Kind{KindNACL, KindQuarantine}},
+	}
+	for _, tt := range tests {
+		got := kindsFor(tt.typ, Policy{Kinds: tt.kinds, QuarantineGroup: tt.group})
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("kindsFor(%s, %v, %q) = %v, want %v", tt.typ, tt.kinds, tt.group, got, tt.want)
+		}
+	}
+}

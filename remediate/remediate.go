@@ -96,6 +96,9 @@ type Action struct {
 type Refusal struct {
 	What   string `json:"what"` // a target ("203.0.113.5 port 22/tcp") or an action key
 	Reason string `json:"reason"`
+	// Stop means the whole case must go to a human and nothing be applied
+	// (an instance carrying the protect tag), not just this item left out.
+	Stop bool `json:"stop,omitempty"`
 }
 
 // Change is what Apply did: the state before (for Undo) and after, as

@@ -57,6 +57,7 @@ func (b *Backend) instances(ctx context.Context, in remediate.Input) ([]instance
 				refusals = append(refusals, remediate.Refusal{
 					What:   inst.ID,
 					Reason: fmt.Sprintf("instance %s carries the protect tag %q: nothing is changed automatically, a human decides", inst.ID, tag),
+					Stop:   true,
 				})
 				continue
 			}

@@ -257,7 +257,7 @@ func TestProtectTagRefusesThePlan(t *testing.T) {
 	in.Instances = append(in.Instances, remediate.InstanceRef{ID: "i-2", Region: awstest.Region})
 	actions, refusals := mustPlan(t, w.backend, in)
 	if len(actions) != 0 || len(refusals) != 1 || refusals[0].What != "i-2" ||
-		!strings.Contains(refusals[0].Reason, `instance i-2 carries the protect tag "abuse-responder:protect"`) {
+		!strings.Contains(refusals[0].Reason, `instance i-2 carries the protect tag "abuse-responder:protect"`) || !refusals[0].Stop {
 		t.Errorf("Plan = %+v, %+v; want no actions and i-2 refused", actions, refusals)
 	}
 }
