@@ -17,15 +17,7 @@ func TestExposure(t *testing.T) {
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
 		t.Skip("systemd-analyze is not installed; the exposure cannot be measured here")
 	}
-	out, err := exec.Command("systemd-analyze", "security", "--offline=true", "abuse-responder.service").CombinedOutput()
-	if err != nil {
-		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`Overall exposure level for abuse-responder.service: ([0-9.]+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no exposure level in:\n%s", out)
-	}
-	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	score, _ := exposure(t, "abuse-responder.service")
 	if score > 1.5 {
 		t.Errorf("exposure %.1f, want at most 1.5", score)
 	}
@@ -67,15 +59,7 @@ func TestExposureWithNftables(t *testing.T) {
 	if err := os.WriteFile(path, []byte(merged), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("systemd-analyze", "security", "--offline=true", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`Overall exposure level for abuse-responder.service: ([0-9.]+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no exposure level in:\n%s", out)
-	}
-	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	score, out := exposure(t, path)
 	if score > 1.5 {
 		t.Errorf("exposure with the nftables drop-in %.1f, want at most 1.5", score)
 	}
@@ -83,4 +67,23 @@ func TestExposureWithNftables(t *testing.T) {
 		t.Errorf("the analysis does not see CAP_NET_ADMIN: the drop-in was not merged\n%s", out)
 	}
 	t.Logf("exposure with the nftables drop-in %.1f", score)
+}
+
+// exposure runs systemd's offline analysis on a unit file and returns its
+// overall exposure level and the whole report.
+func exposure(t *testing.T, path string) (float64, []byte) {
+	t.Helper()
+	out, err := exec.Command("systemd-analyze", "security", "--offline=true", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-analyze security %s: %v\n%s", path, err, out)
+	}
+	m := regexp.MustCompile(`Overall exposure level for abuse-responder.service: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatalf("exposure level %q: %v", m[1], err)
+	}
+	return score, out
 }

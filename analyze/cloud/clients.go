@@ -9,15 +9,12 @@ package cloud
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 )
 
 // Options says how to reach one account in one region.
@@ -71,32 +68,10 @@ type Clients struct {
 // credentials are fetched on first use and refreshed before they expire,
 // so NewClients itself makes no call.
 func NewClients(ctx context.Context, o Options) (*Clients, error) {
-	if o.Region == "" {
-		return nil, fmt.Errorf("aws clients: no region")
-	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(o.Region)}
-	if o.EndpointURL != "" {
-		opts = append(opts, config.WithBaseEndpoint(o.EndpointURL))
-	}
-	// Only a positive value is passed on: the SDK would read 0 as "no
-	// setting" today, but keeping the default must not depend on that.
-	if o.MaxAttempts > 0 {
-		opts = append(opts, config.WithRetryMaxAttempts(o.MaxAttempts))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: o.Region, EndpointURL: o.EndpointURL,
+		RoleARN: o.RoleARN, ExternalID: o.ExternalID, MaxAttempts: o.MaxAttempts})
 	if err != nil {
-		return nil, fmt.Errorf("aws config for %s: %w", o.Region, err)
-	}
-	if o.RoleARN != "" {
-		// sts.NewFromConfig takes BaseEndpoint from cfg, so with an
-		// EndpointURL the assume-role goes to the emulator too.
-		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.RoleARN, func(ao *stscreds.AssumeRoleOptions) {
-			if o.ExternalID != "" {
-				ao.ExternalID = aws.String(o.ExternalID)
-			}
-			ao.RoleSessionName = "abuse-responder"
-		})
-		cfg.Credentials = aws.NewCredentialsCache(provider)
+		return nil, err
 	}
 	return &Clients{
 		EC2:    ec2.NewFromConfig(cfg),

@@ -128,12 +128,8 @@ func hostCommand(e *env, args []string, name, doc string,
 	fs := newFlagSet(e, name, "[--json] [--config FILE] FILE.eml|CASE", doc)
 	path := fs.String("config", defaultConfig, "config file; when the default is missing, the built-in defaults apply")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseOneArg(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	cfg, err := hostConfig(e, *path, explicitFlag(args, "config"))
 	if err != nil {

@@ -20,12 +20,8 @@ func cmdPlan(e *env, args []string) int {
 			"and nft rules. It changes nothing.")
 	path := fs.String("config", defaultConfig, "config file")
 	asJSON := fs.Bool("json", false, "print the plan as JSON")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseOneArg(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	return withRemediation(e, *path, "plan", func(cfg *config.Config, st *store.Store, r *remediation) error {
 		c, an, err := caseFor(e, cfg, st, fs.Arg(0), false)
@@ -52,12 +48,8 @@ func cmdApply(e *env, args []string) int {
 			"under the notice's case ID, so that `unblock CASE` undoes it. Run again, it changes nothing;\n"+
 			"run after the blocks were lost (a reboot flushed nftables), it puts them back.")
 	path := fs.String("config", defaultConfig, "config file")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseOneArg(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	return withRemediation(e, *path, "apply", func(cfg *config.Config, st *store.Store, r *remediation) error {
 		c, an, err := caseFor(e, cfg, st, fs.Arg(0), !cfg.Remediate.DryRun)
@@ -90,12 +82,8 @@ func cmdUnblock(e *env, args []string) int {
 	fs := newFlagSet(e, "unblock", "[--config FILE] CASE",
 		"Undo every block applied for a case: remove what was added, restore what was replaced.")
 	path := fs.String("config", defaultConfig, "config file")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseOneArg(fs, args); !ok {
 		return code
-	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	return withRemediation(e, *path, "unblock", func(cfg *config.Config, st *store.Store, r *remediation) error {
 		res, err := r.engine.Unblock(e.ctx, fs.Arg(0))

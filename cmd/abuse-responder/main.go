@@ -131,6 +131,19 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return exitUsage, false
 }
 
+// parseOneArg parses args for a command that takes exactly one argument
+// after its flags; a missing or extra one prints the usage and exits 2.
+func parseOneArg(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code, false
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
+}
+
 func cmdVersion(e *env, args []string) int {
 	fs := newFlagSet(e, "version", "", "Print the version of this build.")
 	if code, ok := parseFlags(fs, args); !ok {

@@ -17,12 +17,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 	"github.com/abuse-responder/abuse-responder/remediate"
 )
 
@@ -82,30 +79,10 @@ var _ remediate.Backend = (*Backend)(nil)
 // (with ExternalID when set) through STS at the same endpoint; the
 // credentials are fetched on first use, so New itself makes no call.
 func New(ctx context.Context, o Options) (*Backend, error) {
-	if o.Region == "" {
-		return nil, fmt.Errorf("awsec2: no region")
-	}
-	opts := []func(*config.LoadOptions) error{config.WithRegion(o.Region)}
-	if o.EndpointURL != "" {
-		opts = append(opts, config.WithBaseEndpoint(o.EndpointURL))
-	}
-	if o.MaxAttempts > 0 {
-		opts = append(opts, config.WithRetryMaxAttempts(o.MaxAttempts))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: o.Region, EndpointURL: o.EndpointURL,
+		RoleARN: o.RoleARN, ExternalID: o.ExternalID, MaxAttempts: o.MaxAttempts})
 	if err != nil {
-		return nil, fmt.Errorf("aws config for %s: %w", o.Region, err)
-	}
-	if o.RoleARN != "" {
-		// sts.NewFromConfig takes BaseEndpoint from cfg, so with an
-		// EndpointURL the assume-role goes to the emulator too.
-		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), o.RoleARN, func(ao *stscreds.AssumeRoleOptions) {
-			if o.ExternalID != "" {
-				ao.ExternalID = aws.String(o.ExternalID)
-			}
-			ao.RoleSessionName = "abuse-responder"
-		})
-		cfg.Credentials = aws.NewCredentialsCache(provider)
+		return nil, fmt.Errorf("awsec2: %w", err)
 	}
 	b := NewWithClient(ec2.NewFromConfig(cfg))
 	b.region, b.band = o.Region, o.RuleBand
