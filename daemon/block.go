@@ -79,6 +79,7 @@ func (d *Daemon) advanceBlocking(ctx context.Context) error {
 			// A temporary failure (AWS throttling or unreachable): the case
 			// stays where it is and is tried again after a backoff.
 			d.blockFailed(c.ID)
+			d.metrics.blockFailures.Inc()
 			log.Warn("blocking failed; will retry", "err", err)
 		}
 	}
@@ -185,6 +186,9 @@ func (d *Daemon) askApproval(tx *store.Tx, c store.Case, reason string) error {
 // a human, with a summary that says why.
 func (d *Daemon) blockRefused(ctx context.Context, c store.Case, why string, res *remediate.Result) error {
 	d.log.Warn("block refused; the case needs a human", "case", c.ID, "why", why)
+	if res != nil && res.Failed() {
+		d.metrics.blockFailures.Inc()
+	}
 	return d.store.Update(ctx, func(tx *store.Tx) error {
 		if res != nil {
 			if err := recordResult(tx, c.ID, *res); err != nil {

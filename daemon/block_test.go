@@ -236,7 +236,12 @@ func TestMaintenanceRestoresDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitFor("the drift report", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
+	values := h.gather()
 	r.wait(t)
+	if values["abuse_responder_block_drift_total"] < 1 || values[`abuse_responder_blocks{kind="nacl",state="verified"}`] != 4 {
+		t.Errorf("metrics drift_total %v, verified nacl blocks %v; want at least 1 and 4",
+			values["abuse_responder_block_drift_total"], values[`abuse_responder_blocks{kind="nacl",state="verified"}`])
+	}
 	report := unfold(string(h.sentTo("ops@example.com")[1].Raw))
 	if !strings.Contains(report, "drift in case "+testCase) || !strings.Contains(report, "restored:") {
 		t.Errorf("maintenance report lacks the drift and the restore:\n%s", report)

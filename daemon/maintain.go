@@ -22,6 +22,7 @@ func (d *Daemon) maintainBlocks(ctx context.Context) error {
 		// Partly done is still worth reporting; the next pass tries again.
 		d.log.Warn("block maintenance incomplete", "err", err)
 	}
+	d.metrics.blockDrift.Add(float64(len(m.Drift)))
 	lines := m.Lines()
 	if err != nil {
 		lines = append(lines, "the pass did not finish: "+err.Error())

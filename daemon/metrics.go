@@ -21,6 +21,8 @@ type Metrics struct {
 	IMAPReconnects   prometheus.Counter
 	mailSent         *prometheus.CounterVec
 	noticeToSummary  prometheus.Histogram
+	blockDrift       prometheus.Counter
+	blockFailures    prometheus.Counter
 }
 
 // NewMetrics registers the metrics; with st it also reports cases by
@@ -38,10 +40,13 @@ func NewMetrics(st *store.Store) *Metrics {
 		mailSent:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "abuse_responder_mail_sent_total", Help: "Mails sent over SMTP, by kind."}, []string{"kind"}),
 		noticeToSummary: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "abuse_responder_notice_to_summary_seconds",
 			Help: "From storing a notice to queueing its summary.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		blockDrift:    prometheus.NewCounter(prometheus.CounterOpts{Name: "abuse_responder_block_drift_total", Help: "Blocks found no longer holding by the maintenance pass."}),
+		blockFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "abuse_responder_block_failures_total", Help: "Attempts to block a case that failed (retried, or handed to a human)."}),
 	}
-	r.MustRegister(m.messages, m.notices, m.parseFailures, m.approvalsRefused, m.replies, m.IMAPReconnects, m.mailSent, m.noticeToSummary)
+	r.MustRegister(m.messages, m.notices, m.parseFailures, m.approvalsRefused, m.replies, m.IMAPReconnects, m.mailSent, m.noticeToSummary,
+		m.blockDrift, m.blockFailures)
 	if st != nil {
-		r.MustRegister(&caseCollector{st: st})
+		r.MustRegister(&caseCollector{st: st}, &blockCollector{st: st})
 	}
 	return m
 }
@@ -67,5 +72,29 @@ func (c *caseCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	for state, n := range counts {
 		ch <- prometheus.MustNewConstMetric(caseDesc, prometheus.GaugeValue, float64(n), state)
+	}
+}
+
+var blockDesc = prometheus.NewDesc("abuse_responder_blocks", "Blocks by kind and state (applying, applied, verified, failed, removing, removed).", []string{"kind", "state"}, nil)
+
+// blockCollector counts the store's blocks at scrape time, like
+// caseCollector.
+type blockCollector struct{ st *store.Store }
+
+func (c *blockCollector) Describe(ch chan<- *prometheus.Desc) { ch <- blockDesc }
+
+func (c *blockCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts := map[[2]string]int{}
+	_ = c.st.View(ctx, func(tx *store.Tx) error {
+		blocks, err := tx.Blocks(store.BlockFilter{})
+		for _, b := range blocks {
+			counts[[2]string{b.Kind, string(b.State)}]++
+		}
+		return err
+	})
+	for k, n := range counts {
+		ch <- prometheus.MustNewConstMetric(blockDesc, prometheus.GaugeValue, float64(n), k[0], k[1])
 	}
 }
