@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abuse-responder/abuse-responder/internal/logtable"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 	"github.com/abuse-responder/abuse-responder/internal/logtime"
 )
 
@@ -113,12 +115,12 @@ type parser struct {
 	events  []Event
 	covered []bool // lines that gave an event or are part of one
 
-	target  target       // from a "Target: host (ip:port)" line; applies to server logs after it
-	scan    scanState    // inside a port-scan report's rows
-	table   *tableHeader // inside a Src IP / Dst IP table
-	xarf    xarfBlock    // the current run of "Key: value" lines
-	pending int          // index+1 of a modsec-audit event waiting for its request line, or 0
-	skip    int          // lines before this index were consumed by a multi-line event
+	target  target           // from a "Target: host (ip:port)" line; applies to server logs after it
+	scan    scanState        // inside a port-scan report's rows
+	table   *logtable.Header // inside a Src IP / Dst IP table
+	xarf    xarfBlock        // the current run of "Key: value" lines
+	pending int              // index+1 of a modsec-audit event waiting for its request line, or 0
+	skip    int              // lines before this index were consumed by a multi-line event
 }
 
 // target is the reporter's own server, as the report names it.
@@ -137,7 +139,7 @@ func (p *parser) blank() {
 
 // line reads one non-blank line (unquoted, left-trimmed). i is its index.
 func (p *parser) line(lines []string, i int, line string) {
-	lower := asciiLower(line)
+	lower := logtext.Lower(line)
 	p.xarfLine(i, line, lower)
 	if p.pending > 0 && p.auditDetail(i, line, lower) {
 		return
@@ -182,7 +184,7 @@ func (p *parser) event(lines []string, i int, line, lower string) (Event, bool) 
 			return ev, true
 		}
 	}
-	if containsAny(lower, "fail2ban", "detected abuse from the ip address") {
+	if logtext.ContainsAny(lower, "fail2ban", "detected abuse from the ip address") {
 		if ev, ok := p.fail2ban(line, lower); ok {
 			return ev, true
 		}
@@ -190,7 +192,7 @@ func (p *parser) event(lines []string, i int, line, lower string) (Event, bool) 
 	if strings.Contains(line, "SRC=") && strings.Contains(line, "DST=") {
 		return p.firewall(line, lower)
 	}
-	if strings.Contains(lower, "client: ") && containsAny(lower, ", server: ", ", request: ") {
+	if strings.Contains(lower, "client: ") && logtext.ContainsAny(lower, ", server: ", ", request: ") {
 		if ev, ok := p.nginxError(line, lower); ok {
 			return ev, true
 		}
@@ -208,7 +210,7 @@ func (p *parser) event(lines []string, i int, line, lower string) (Event, bool) 
 			return ev, true
 		}
 	}
-	if containsAny(line, "->", "→", "=>") {
+	if logtext.ContainsAny(line, "->", "→", "=>") {
 		if ev, ok := p.arrow(line); ok {
 			return ev, true
 		}
@@ -230,11 +232,11 @@ func (p *parser) event(lines []string, i int, line, lower string) (Event, bool) 
 // context reads lines that give no event but govern later ones: a target
 // statement, a port-scan header, a table header.
 func (p *parser) context(line, lower string) {
-	if containsAny(lower, "attacker", "scanned") && reScanHeader.MatchString(line) {
+	if logtext.ContainsAny(lower, "attacker", "scanned") && reScanHeader.MatchString(line) {
 		p.scan = scanState{active: true, proto: protoWord(line)}
 		return
 	}
-	if containsAny(lower, "dst", "dest") {
+	if logtext.ContainsAny(lower, "dst", "dest") {
 		if h := parseTableHeader(lower); h != nil {
 			p.table = h
 			return

@@ -93,9 +93,11 @@ func TestImports(t *testing.T) {
 			switch path {
 			case "github.com/abuse-responder/abuse-responder/abuse",
 				"github.com/abuse-responder/abuse-responder/internal/logtime",
-				"github.com/abuse-responder/abuse-responder/internal/ipscan":
+				"github.com/abuse-responder/abuse-responder/internal/ipscan",
+				"github.com/abuse-responder/abuse-responder/internal/logtext",
+				"github.com/abuse-responder/abuse-responder/internal/logtable":
 			default:
-				t.Errorf("%s imports %s; evidence may import only the standard library, abuse and internal/{logtime,ipscan}", f, path)
+				t.Errorf("%s imports %s; evidence may import only the standard library, abuse and internal/{logtime,ipscan,logtext,logtable}", f, path)
 			}
 		}
 	}

@@ -5,37 +5,8 @@ import (
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/internal/ipscan"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
-
-// keyValue is a "key=value" pair of a lower-case line: the key and where
-// its value starts.
-type keyValue struct {
-	key   string
-	value int
-}
-
-// keyValues finds the key=value pairs of a lower-case line in one pass.
-func keyValues(lower string) []keyValue {
-	var out []keyValue
-	for i := 1; i < len(lower); i++ {
-		if lower[i] != '=' {
-			continue
-		}
-		k := i
-		for k > 0 && (lower[k-1] >= 'a' && lower[k-1] <= 'z' || lower[k-1] == '_') {
-			k--
-		}
-		if k == i || k > 0 && isWordByte(lower[k-1]) {
-			continue
-		}
-		out = append(out, keyValue{key: lower[k:i], value: i + 1})
-	}
-	return out
-}
-
-func isWordByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
-}
 
 // packet holds the fields that firewall and flow-export lines share.
 type packet struct {
@@ -52,25 +23,25 @@ type packet struct {
 func readPacket(line, lower string) packet {
 	var pk packet
 	protoSeen := false
-	for _, kv := range keyValues(lower) {
-		switch kv.key {
+	for _, kv := range logtext.Pairs(lower) {
+		switch kv.Key {
 		case "src", "source", "srcip", "src_ip", "saddr", "srcaddr", "src_addr":
 			if !pk.hasSrc {
-				pk.src, pk.hasSrc = ipscan.At(line, kv.value)
+				pk.src, pk.hasSrc = ipscan.At(line, kv.Value)
 			}
 		case "dst", "dest", "destination", "dstip", "dst_ip", "destip", "dest_ip", "daddr", "dstaddr", "dst_addr":
 			if !pk.hasDstKey {
 				pk.hasDstKey = true
-				pk.dst, pk.hasDstAddr = ipscan.At(line, kv.value)
+				pk.dst, pk.hasDstAddr = ipscan.At(line, kv.Value)
 			}
 		case "dpt", "dport", "dstport", "dst_port", "destport", "dest_port", "destination_port":
 			if pk.port == 0 {
-				pk.port = port(leadingDigits(line[kv.value:]))
+				pk.port = port(logtext.LeadingDigits(line[kv.Value:]))
 			}
 		case "proto", "protocol":
 			if !protoSeen {
 				protoSeen = true
-				pk.proto = protoName(leadingWord(lower[kv.value:]))
+				pk.proto = logtext.Proto(logtext.LeadingWord(lower[kv.Value:]))
 			}
 		}
 	}
@@ -80,28 +51,12 @@ func readPacket(line, lower string) packet {
 	return pk
 }
 
-func leadingDigits(s string) string {
-	i := 0
-	for i < len(s) && i < 5 && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return s[:i]
-}
-
-func leadingWord(s string) string {
-	i := 0
-	for i < len(s) && i < 8 && isWordByte(s[i]) {
-		i++
-	}
-	return s[:i]
-}
-
 // firewall reads an iptables or UFW kernel line ("[UFW BLOCK] … SRC=<ours>
 // DST=<target> … PROTO=TCP SPT=51638 DPT=2106").
 func (p *parser) firewall(line, lower string) (Event, bool) {
 	pk := readPacket(line, lower)
 	ev := Event{Family: "firewall", What: "packet", Time: p.timeOf(line), Port: pk.port, Protocol: pk.proto}
-	if containsAny(lower, "block", "drop", "reject", "deny", "denied") {
+	if logtext.ContainsAny(lower, "block", "drop", "reject", "deny", "denied") {
 		ev.What = "blocked-packet"
 	}
 	if pk.hasSrc {
@@ -151,7 +106,7 @@ func (p *parser) arrow(line string) (Event, bool) {
 			continue
 		}
 		return Event{Family: "flow", What: "connection", Time: p.timeOf(line), Source: hits[len(hits)-1].Addr,
-			Dest: right.Addr, Port: hitPort(right), Protocol: lineProto(line)}, true
+			Dest: right.Addr, Port: hitPort(right), Protocol: logtext.LineProto(line)}, true
 	}
 	return Event{}, false
 }
@@ -209,7 +164,7 @@ func (p *parser) awsCSV(line string) (Event, bool) {
 		return Event{}, false
 	}
 	ev := Event{Family: "aws-csv", What: csvWhat(f[0]), Detail: strings.TrimSpace(f[1]), Time: p.timeOf(f[2]),
-		Protocol: protoName(f[4]), Port: port(f[6])}
+		Protocol: logtext.Proto(f[4]), Port: port(f[6])}
 	ev.Dest, _ = ipscan.ParseAddr(strings.TrimSpace(f[3]))
 	return ev, true
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/internal/ipscan"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
 
 // sshPhrases map sshd messages to what happened, in the order tried: the
@@ -40,7 +41,7 @@ func (p *parser) sshd(line, lower string) (Event, bool) {
 		if i < 0 {
 			continue
 		}
-		if ph.what == "ssh-preauth-close" && !containsAny(msgLower, "connection closed", "disconnected from", "received disconnect", "connection reset") {
+		if ph.what == "ssh-preauth-close" && !logtext.ContainsAny(msgLower, "connection closed", "disconnected from", "received disconnect", "connection reset") {
 			continue
 		}
 		ev := Event{Family: "sshd", What: ph.what, Time: p.timeOf(line)}

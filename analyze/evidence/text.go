@@ -26,52 +26,7 @@ func short(s string) string {
 	return s[:cut] + "…"
 }
 
-// asciiLower lower-cases ASCII letters only, so that byte offsets in the
-// result are offsets in s.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// containsAny reports whether s contains one of subs.
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-// protoName maps a protocol field to "tcp", "udp" or "".
-func protoName(p string) string {
-	switch strings.ToLower(strings.TrimSpace(p)) {
-	case "tcp", "6":
-		return "tcp"
-	case "udp", "17":
-		return "udp"
-	}
-	return ""
-}
-
-var (
-	reLineProto = regexp.MustCompile(`(?i)stratum\+(tcp)\b|/(tcp|udp)\b|\b(tcp|udp)\b`)
-	reProtoWord = regexp.MustCompile(`(?i)\b(tcp|udp)\b`)
-)
-
-// lineProto finds a protocol the line names: "TCP", "/udp", "stratum+tcp".
-// HTTP or SMTP never imply one (FORMATS.md §10).
-func lineProto(s string) string {
-	if m := reLineProto.FindStringSubmatch(s); m != nil {
-		return strings.ToLower(m[1] + m[2] + m[3])
-	}
-	return ""
-}
+var reProtoWord = regexp.MustCompile(`(?i)\b(tcp|udp)\b`)
 
 // protoWord finds a bare TCP or UDP word, as in "(TCP port being scanned)".
 func protoWord(s string) string {

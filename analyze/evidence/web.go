@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/internal/ipscan"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
 
 // reAccessRest is what follows the client in an access-log line:
@@ -81,7 +82,7 @@ var xffLabels = []string{"x-forwarded-for", "x_forwarded_for", "forwarded-for", 
 
 // forwarded looks for a labelled forwarded-for address on the line.
 func (p *parser) forwarded(ev *Event, line, lower string) {
-	if !containsAny(lower, "forward", "real-ip", "real_ip", "xff", "for=") {
+	if !logtext.ContainsAny(lower, "forward", "real-ip", "real_ip", "xff", "for=") {
 		return
 	}
 	for _, label := range xffLabels {

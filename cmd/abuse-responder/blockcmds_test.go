@@ -1,12 +1,21 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/abuse-responder/abuse-responder/config"
 	"github.com/abuse-responder/abuse-responder/internal/awstest"
+	"github.com/abuse-responder/abuse-responder/remediate"
+	"github.com/abuse-responder/abuse-responder/store"
 )
 
 // blockWorld is the seed's account in the EC2 fake: the instance in a
@@ -142,5 +151,67 @@ func TestApplyDryRun(t *testing.T) {
 	}
 	if code, out, _ := runCmd(t, "blocks", "--config", cfg); code != 0 || !strings.Contains(out, "no active blocks") {
 		t.Errorf("blocks after a dry run: exit %d, stdout %s", code, out)
+	}
+}
+
+// TestStillActive is the expiry rule: a block is lifted only when the
+// instance's flow logs cover the last day and show no traffic to its
+// target; with traffic, or without flow logs, it stays.
+func TestStillActive(t *testing.T) {
+	f := blockWorld(t)
+	now := time.Date(2026, 4, 21, 12, 0, 0, 0, time.UTC)
+	cfg, err := config.LoadBytes("test.toml", []byte(fmt.Sprintf(`[imap]
+address = "127.0.0.1:143"
+tls = "none"
+username = "abuse@example.com"
+password = "x"
+[smtp]
+address = "127.0.0.1:25"
+tls = "none"
+from = "abuse@example.com"
+[notices]
+senders = ["trustandsafety@support.aws.com"]
+accounts = ["111122223333"]
+[approval]
+approvers = ["alice@example.com"]
+summary_to = ["ops@example.com"]
+authserv_id = "mx.example.com"
+[aws]
+endpoint_url = %q
+regions = ["eu-central-1"]
+[[aws.accounts]]
+id = "111122223333"
+[store]
+path = %q
+`, f.URL(), filepath.Join(t.TempDir(), "state.db"))), config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newRemediation(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(target string) store.Block {
+		a := remediate.Action{Kind: remediate.KindNACL, InstanceID: "i-0a1b2c3d4e5f60718", Region: "eu-central-1",
+			Account: "111122223333", Target: netip.MustParsePrefix(target + "/32")}
+		doc, _ := json.Marshal(a)
+		return store.Block{Key: "k", Action: doc}
+	}
+	ctx := context.Background()
+	if !r.stillActive(ctx, block("203.0.113.44"), now) {
+		t.Errorf("stillActive without any flow log = false, want true: no telemetry, no expiry")
+	}
+
+	f.AddFlowLog(awstest.FlowLog{ID: "fl-1", ResourceID: "subnet-a", LogGroup: "vpc-flow"})
+	for i, dst := range []string{"203.0.113.44", "192.0.2.1"} {
+		end := now.Add(-time.Duration(i+1) * time.Hour)
+		f.PutLogEvents("vpc-flow", awstest.LogEvent{Stream: "eni-web-all", Timestamp: end,
+			Message: fmt.Sprintf("2 111122223333 eni-web 10.0.1.5 %s 40000 443 6 3 180 %d %d REJECT OK", dst, end.Add(-time.Minute).Unix(), end.Unix())})
+	}
+	if !r.stillActive(ctx, block("203.0.113.44"), now) {
+		t.Errorf("stillActive with REJECT records to the target in the last day = false, want true")
+	}
+	if r.stillActive(ctx, block("203.0.113.99"), now) {
+		t.Errorf("stillActive with flow logs covering the day and nothing to the target = true, want false")
 	}
 }

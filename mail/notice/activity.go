@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
 
 var (
@@ -138,9 +139,9 @@ var typeRules = []struct {
 
 // classify maps AWS's activity wording to an abuse type.
 func classify(s string) abuse.Type {
-	s = asciiLower(s)
+	s = logtext.Lower(s)
 	for _, r := range typeRules {
-		if containsAny(s, r.needs...) && r.re.MatchString(s) {
+		if logtext.ContainsAny(s, r.needs...) && r.re.MatchString(s) {
 			return r.t
 		}
 	}

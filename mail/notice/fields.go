@@ -8,6 +8,7 @@ import (
 
 	"github.com/abuse-responder/abuse-responder/abuse"
 	"github.com/abuse-responder/abuse-responder/internal/ipscan"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
 
 // reDelimiter marks where AWS's text ends and the reporter's begins.
@@ -18,7 +19,7 @@ var reDelimiter = regexp.MustCompile(`(?im)^[ \t>]*(?:-{2,}\s*Beginning of forwa
 func splitReport(d doc) (aws, report doc) {
 	text, lower := d.s, d.lower
 	best := -1
-	if !containsAny(lower, "beginning of forwarded report", "log extract") {
+	if !logtext.ContainsAny(lower, "beginning of forwarded report", "log extract") {
 		return d, doc{}
 	}
 	for _, marker := range []string{"beginning of forwarded report", "log extract"} {
@@ -148,11 +149,11 @@ func stageOf(aws doc) abuse.Stage {
 	// Phrases may be split by a line break: compare with white space collapsed.
 	flat := strings.Join(strings.Fields(aws.lower), " ")
 	switch {
-	case containsAny(flat, finalPhrases...):
+	case logtext.ContainsAny(flat, finalPhrases...):
 		return abuse.StageFinal
-	case containsAny(flat, additionalPhrases...):
+	case logtext.ContainsAny(flat, additionalPhrases...):
 		return abuse.StageAdditionalReport
-	case containsAny(flat, reminderPhrases...):
+	case logtext.ContainsAny(flat, reminderPhrases...):
 		return abuse.StageReminder
 	}
 	return abuse.StageNotice
@@ -183,7 +184,7 @@ func regionsOf(aws doc) []string {
 // eu-west-1", "Regions: a and b" anywhere in a line.
 func labelledRegions(line string) []string {
 	var out []string
-	lower := asciiLower(line)
+	lower := logtext.Lower(line)
 	for from := 0; ; {
 		i := strings.Index(lower[from:], "region")
 		if i < 0 {
@@ -191,7 +192,7 @@ func labelledRegions(line string) []string {
 		}
 		i += from
 		from = i + len("region")
-		if i > 0 && isWordByte(lower[i-1]) {
+		if i > 0 && logtext.IsWordByte(lower[i-1]) {
 			continue
 		}
 		rest := lower[from:]
@@ -333,7 +334,7 @@ func instanceIDs(line string) [][2]int {
 		}
 		i += from
 		from = i + 2
-		if i > 0 && isWordByte(line[i-1]) {
+		if i > 0 && logtext.IsWordByte(line[i-1]) {
 			continue
 		}
 		j := i + 2

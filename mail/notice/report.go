@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/internal/ipscan"
+	"github.com/abuse-responder/abuse-responder/internal/logtable"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
 
 var (
@@ -13,7 +15,6 @@ var (
 	reKVDest        = regexp.MustCompile(`(?i)\b(?:dst|dest|destination|dst_?ip|dest_?ip|dst_?addr|daddr|dstaddr|destination_?ip|target_?ip)\s*[=:]\s*`)
 	reKVPort        = regexp.MustCompile(`(?i)\b(?:dpt|dport|dst_?port|dest_?port|destination_?port|dstport)\s*[=:]\s*(\d{1,5})\b`)
 	reKVProto       = regexp.MustCompile(`(?i)\b(?:proto|protocol)\s*[=:]\s*([a-z]+|\d{1,3})\b`)
-	reLineProto     = regexp.MustCompile(`(?i)stratum\+(tcp)\b|/(tcp|udp)\b|\b(tcp|udp)\b`)
 	reArrow         = regexp.MustCompile(`\s*(?:-->|->|→|=>)\s*`)
 	reAWSCSV        = regexp.MustCompile(`(?i)^\s*[a-z][a-z _-]*,\s*i-[0-9a-f]{8,17}\s*,`)
 	reConnect       = regexp.MustCompile(`(?i)\bCONNECT\s+(\S+)`)
@@ -36,7 +37,7 @@ var ownWords = []string{"src", "source", "source ip", "source_ip", "source-ip", 
 // report reads the forwarded report line by line.
 func (c *collector) report(d doc) {
 	scanProto, inScan := "", false
-	var table *tableHeader
+	var table *logtable.Header
 	// X-ARF reports put the attacked address and port on lines of their own.
 	var xarfDest *ipscan.Hit
 	xarfPort := 0
@@ -58,7 +59,7 @@ func (c *collector) report(d doc) {
 		if hasIP {
 			c.ownPositions(line, lower)
 		}
-		if containsAny(lower, "scanned", "attacker") && reScanHeader.MatchString(line) {
+		if logtext.ContainsAny(lower, "scanned", "attacker") && reScanHeader.MatchString(line) {
 			inScan = true
 			scanProto = ""
 			if m := reProtoWord.FindString(line); m != "" {
@@ -75,7 +76,7 @@ func (c *collector) report(d doc) {
 			}
 		}
 		if !hasIP {
-			if containsAny(lower, "dst", "dest") {
+			if logtext.ContainsAny(lower, "dst", "dest") {
 				if h := parseTableHeader(line); h != nil {
 					table = h
 					continue
@@ -96,13 +97,13 @@ func (c *collector) report(d doc) {
 				continue
 			}
 		}
-		if containsAny(lower, "dst", "dest", "daddr", "target_ip", "targetip") {
+		if logtext.ContainsAny(lower, "dst", "dest", "daddr", "target_ip", "targetip") {
 			c.keyValues(line, lower)
 		}
-		if containsAny(line, "->", "→", "=>") {
+		if logtext.ContainsAny(line, "->", "→", "=>") {
 			c.arrows(line)
 		}
-		if containsAny(lower, "target", "victim", "attacked", "destination", "against", "towards", "attacking") {
+		if logtext.ContainsAny(lower, "target", "victim", "attacked", "destination", "against", "towards", "attacking") {
 			c.labelled(line)
 		}
 		c.misc(line, lower)
@@ -161,25 +162,7 @@ func (c *collector) awsCSV(line string) {
 		return
 	}
 	port, _ := strconv.Atoi(strings.TrimSpace(f[6]))
-	c.add(dst, port, protoName(strings.TrimSpace(f[4])))
-}
-
-// protoName maps a protocol field to "tcp", "udp" or "".
-func protoName(p string) string {
-	switch strings.ToLower(p) {
-	case "tcp", "6":
-		return "tcp"
-	case "udp", "17":
-		return "udp"
-	}
-	return ""
-}
-
-func lineProto(s string) string {
-	if m := reLineProto.FindStringSubmatch(s); m != nil {
-		return strings.ToLower(m[1] + m[2] + m[3])
-	}
-	return ""
+	c.add(dst, port, logtext.Proto(f[4]))
 }
 
 // keyValues reads DST=, dst=, dport=, PROTO= style fields (iptables, UFW,
@@ -187,18 +170,18 @@ func lineProto(s string) string {
 func (c *collector) keyValues(line, lower string) {
 	var dsts []int
 	port, proto := 0, ""
-	for _, kv := range keyValuePairs(lower) {
-		switch kv.key {
+	for _, kv := range logtext.LabelPairs(lower) {
+		switch kv.Key {
 		case "dst", "dest", "destination", "dstip", "dst_ip", "destip", "dest_ip", "dstaddr", "dst_addr",
 			"daddr", "destination_ip", "target_ip", "targetip":
-			dsts = append(dsts, kv.value)
+			dsts = append(dsts, kv.Value)
 		case "dpt", "dport", "dstport", "dst_port", "destport", "dest_port", "destination_port":
 			if port == 0 {
-				port, _ = strconv.Atoi(leadingDigits(line[kv.value:]))
+				port, _ = strconv.Atoi(logtext.LeadingDigits(line[kv.Value:]))
 			}
 		case "proto", "protocol":
 			if proto == "" {
-				proto = protoName(leadingWord(lower[kv.value:]))
+				proto = logtext.Proto(logtext.LeadingWord(lower[kv.Value:]))
 			}
 		}
 	}
@@ -215,53 +198,6 @@ func (c *collector) keyValues(line, lower string) {
 	}
 }
 
-// keyValue is a "key=value" or "key: value" pair: the key, lower-case, and
-// where its value starts in the line.
-type keyValue struct {
-	key   string
-	value int
-}
-
-// keyValuePairs finds the key=value and key: value pairs of a lower-case
-// line in one pass, for the iptables, UFW and flow-export fields.
-func keyValuePairs(lower string) []keyValue {
-	var out []keyValue
-	for i := 1; i < len(lower); i++ {
-		if lower[i] != '=' && lower[i] != ':' {
-			continue
-		}
-		k := i
-		for k > 0 && (lower[k-1] >= 'a' && lower[k-1] <= 'z' || lower[k-1] == '_') {
-			k--
-		}
-		if k == i || k > 0 && isWordByte(lower[k-1]) {
-			continue
-		}
-		v := i + 1
-		for v < len(lower) && (lower[v] == ' ' || lower[v] == '\t') {
-			v++
-		}
-		out = append(out, keyValue{key: lower[k:i], value: v})
-	}
-	return out
-}
-
-func leadingDigits(s string) string {
-	i := 0
-	for i < len(s) && i < 5 && isDigit(s[i]) {
-		i++
-	}
-	return s[:i]
-}
-
-func leadingWord(s string) string {
-	i := 0
-	for i < len(s) && i < 8 && (isWordByte(s[i])) {
-		i++
-	}
-	return s[:i]
-}
-
 // arrows reads "<ours>:<port> -> <target>:<port>" flows.
 func (c *collector) arrows(line string) {
 	proto, protoRead := "", false
@@ -276,7 +212,7 @@ func (c *collector) arrows(line string) {
 			c.own[hits[len(hits)-1].Addr] = true
 		}
 		if !protoRead { // once per line, not once per arrow
-			proto, protoRead = lineProto(line), true
+			proto, protoRead = logtext.LineProto(line), true
 		}
 		c.add(right.Addr, max(right.Port, 0), proto)
 	}
@@ -298,7 +234,7 @@ func (c *collector) labelled(line string) {
 			if m := rePortWord.FindStringSubmatch(seg[h.End:]); m != nil && p == 0 {
 				p, _ = strconv.Atoi(m[1])
 			}
-			c.add(h.Addr, p, lineProto(seg))
+			c.add(h.Addr, p, logtext.LineProto(seg))
 		}
 	}
 	for _, loc := range reAgainst.FindAllStringIndex(line, -1) {
@@ -339,7 +275,7 @@ func (c *collector) hostsOnly(line, lower string) {
 			c.labelled(line)
 		}
 	}
-	if !containsAny(lower, "connect ", "hostname \"", "host:", "stratum+") {
+	if !logtext.ContainsAny(lower, "connect ", "hostname \"", "host:", "stratum+") {
 		return
 	}
 	if !strings.Contains(lower, "connect ") {

@@ -1,102 +1,46 @@
 package notice
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/internal/ipscan"
-)
-
-// tableHeader is the column layout of a flow table in a report, such as
-// "Src IP  Dst IP  Proto  DPort".
-type tableHeader struct {
-	cols []string // normalised names: srcip, dstip, sport, dport, proto, or other
-}
-
-var (
-	columnNames = strings.NewReplacer(
-		"source ip address", "srcip", "destination ip address", "dstip",
-		"source address", "srcip", "destination address", "dstip",
-		"source ip", "srcip", "destination ip", "dstip", "src ip", "srcip", "dst ip", "dstip",
-		"src addr", "srcip", "dst addr", "dstip", "dest ip", "dstip",
-		"source port", "sport", "destination port", "dport", "src port", "sport", "dst port", "dport", "dest port", "dport",
-		"protocol", "proto",
-	)
-	reCellSep = regexp.MustCompile(`\s*[|,;\t]\s*|\s{2,}`)
+	"github.com/abuse-responder/abuse-responder/internal/logtable"
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
 )
 
 // parseTableHeader recognises a header line with a destination-address
-// column; nil otherwise.
-func parseTableHeader(line string) *tableHeader {
+// column ("Src IP  Dst IP  Proto  DPort"); nil otherwise. A line holding an
+// address is a row, not a header.
+func parseTableHeader(line string) *logtable.Header {
 	l := strings.ToLower(strings.TrimSpace(line))
-	if l == "" || strings.Contains(l, ":") || len(ipscan.Hits(l)) > 0 {
-		return nil
-	}
-	cells := splitCells(columnNames.Replace(l))
-	h := &tableHeader{}
-	hasDst, known := false, 0
-	for _, c := range cells {
-		c = strings.Trim(c, "()[]#")
-		switch c {
-		case "srcip", "src", "source", "srcaddr", "saddr", "src_ip", "source_ip":
-			c = "srcip"
-		case "dstip", "dst", "dest", "destination", "dstaddr", "daddr", "dst_ip", "dest_ip", "destination_ip":
-			c, hasDst = "dstip", true
-		case "dport", "dpt", "dstport", "dst_port", "dest_port", "destination_port":
-			c = "dport"
-		case "sport", "spt", "srcport", "src_port", "source_port":
-			c = "sport"
-		case "proto":
-		default:
-			c = "other"
-		}
-		if c != "other" {
-			known++
-		}
-		h.cols = append(h.cols, c)
-	}
-	// Prose that mentions a destination is not a header: a header is
-	// mostly column names.
-	if !hasDst || known < 2 || known*2 < len(h.cols) {
+	h := logtable.ParseHeader(l)
+	if h == nil || len(ipscan.Hits(l)) > 0 {
 		return nil
 	}
 	return h
 }
 
-func splitCells(l string) []string {
-	l = strings.Trim(strings.TrimSpace(l), "|")
-	cells := reCellSep.Split(l, -1)
-	if len(cells) < 2 {
-		cells = strings.Fields(l)
-	}
-	return cells
-}
-
 // tableRow reads one row under h: a line with as many cells as the header.
-func (c *collector) tableRow(line string, h *tableHeader) bool {
+func (c *collector) tableRow(line string, h *logtable.Header) bool {
 	hits := ipscan.Hits(line)
 	if len(hits) == 0 {
 		return false
 	}
-	cells := splitCells(line)
-	if len(cells) != len(h.cols) {
-		cells = strings.Fields(line)
-	}
-	if len(cells) == len(h.cols) {
+	if cells, ok := h.Cells(line); ok {
 		var dst ipscan.Hit
 		found, port, proto := false, 0, ""
-		for i, col := range h.cols {
-			cell := strings.TrimSpace(cells[i])
+		for i, col := range h.Cols {
+			cell := cells[i]
 			switch col {
-			case "srcip":
+			case logtable.SrcIP:
 				c.addOwn(cell)
-			case "dstip":
+			case logtable.DstIP:
 				dst, found = ipscan.First(cell)
-			case "dport":
+			case logtable.DPort:
 				port, _ = strconv.Atoi(cell)
-			case "proto":
-				proto = protoName(cell)
+			case logtable.Proto:
+				proto = logtext.Proto(cell)
 			}
 		}
 		if found {

@@ -1,6 +1,10 @@
 package notice
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/abuse-responder/abuse-responder/internal/logtext"
+)
 
 // doc is a text with its ASCII-lower-case twin. Byte offsets agree between
 // the two, so a literal found in lower locates the same bytes in s. Literal
@@ -10,13 +14,13 @@ type doc struct {
 	s, lower string
 }
 
-func newDoc(s string) doc { return doc{s: s, lower: asciiLower(s)} }
+func newDoc(s string) doc { return doc{s: s, lower: logtext.Lower(s)} }
 
 // slice returns the part of d from byte i to j.
 func (d doc) slice(i, j int) doc { return doc{s: d.s[i:j], lower: d.lower[i:j]} }
 
 // has reports whether the text contains any of subs (lower-case literals).
-func (d doc) has(subs ...string) bool { return containsAny(d.lower, subs...) }
+func (d doc) has(subs ...string) bool { return logtext.ContainsAny(d.lower, subs...) }
 
 // lines returns the lines that contain sub (a lower-case literal), joined
 // by newlines, for the line-anchored regexps to run on.
@@ -49,30 +53,4 @@ func lineAround(s string, i int) (start, end int) {
 	return start, i + end
 }
 
-// containsAny reports whether s contains one of subs.
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
-}
-
-// asciiLower lower-cases ASCII letters only, so that byte offsets in the
-// result are offsets in s.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-func isWordByte(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
-}
