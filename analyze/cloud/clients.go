@@ -17,20 +17,9 @@ import (
 	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 )
 
-// Options says how to reach one account in one region.
-type Options struct {
-	Region string
-	// EndpointURL is "" for AWS; else every client (EC2, Logs, SSM and
-	// STS for the assume-role) goes there, e.g. a moto_server.
-	EndpointURL string
-	// RoleARN is the role to assume in the account; "" uses the default
-	// credential chain (AWS_* variables, shared files, instance role).
-	RoleARN    string
-	ExternalID string
-	// MaxAttempts is the SDK's attempts per call; 0 keeps the SDK default
-	// (the standard retryer, which retries throttling with backoff).
-	MaxAttempts int
-}
+// Options says how to reach one account in one region; remediation
+// reaches accounts the same way.
+type Options = awsconf.Options
 
 // EC2API is the part of *ec2.Client this package calls.
 type EC2API interface {
@@ -68,8 +57,7 @@ type Clients struct {
 // credentials are fetched on first use and refreshed before they expire,
 // so NewClients itself makes no call.
 func NewClients(ctx context.Context, o Options) (*Clients, error) {
-	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: o.Region, EndpointURL: o.EndpointURL,
-		RoleARN: o.RoleARN, ExternalID: o.ExternalID, MaxAttempts: o.MaxAttempts})
+	cfg, err := awsconf.Load(ctx, o)
 	if err != nil {
 		return nil, err
 	}

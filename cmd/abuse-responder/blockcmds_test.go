@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -160,30 +159,8 @@ func TestApplyDryRun(t *testing.T) {
 func TestStillActive(t *testing.T) {
 	f := blockWorld(t)
 	now := time.Date(2026, 4, 21, 12, 0, 0, 0, time.UTC)
-	cfg, err := config.LoadBytes("test.toml", []byte(fmt.Sprintf(`[imap]
-address = "127.0.0.1:143"
-tls = "none"
-username = "abuse@example.com"
-password = "x"
-[smtp]
-address = "127.0.0.1:25"
-tls = "none"
-from = "abuse@example.com"
-[notices]
-senders = ["trustandsafety@support.aws.com"]
-accounts = ["111122223333"]
-[approval]
-approvers = ["alice@example.com"]
-summary_to = ["ops@example.com"]
-authserv_id = "mx.example.com"
-[aws]
-endpoint_url = %q
-regions = ["eu-central-1"]
-[[aws.accounts]]
-id = "111122223333"
-[store]
-path = %q
-`, f.URL(), filepath.Join(t.TempDir(), "state.db"))), config.Options{})
+	webRoot, accessLog, _ := seedHost(t)
+	cfg, err := config.Load(hostConfigFile(t, f.URL(), webRoot, accessLog))
 	if err != nil {
 		t.Fatal(err)
 	}
