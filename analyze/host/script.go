@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -32,15 +33,25 @@ var (
 func (c *collector) inspectScript(content, lower []byte) (pos int, reason string, ok bool, _ []byte) {
 	lower = lowerASCII(lower, content)
 	var ins []indicator
+	var addrs, hosts []string
+	addrAt, hostAt := len(content), len(content)
 	for _, n := range c.addrs {
 		if i := n.index(lower); i >= 0 {
-			ins = append(ins, indicator{i, "contains target " + n.addr.String(), true})
+			addrs, addrAt = append(addrs, n.addr.String()), min(addrAt, i)
 		}
 	}
 	for _, h := range c.hosts {
 		if i := hostIndex(lower, h); i >= 0 {
-			ins = append(ins, indicator{i, "contains target host " + string(h), true})
+			hosts, hostAt = append(hosts, string(h)), min(hostAt, i)
 		}
+	}
+	// One indicator per kind, however many targets the script names: a
+	// scanner with fifty addresses is one finding, said once.
+	if len(addrs) > 0 {
+		ins = append(ins, indicator{addrAt, targetsText("contains target", addrs), true})
+	}
+	if len(hosts) > 0 {
+		ins = append(ins, indicator{hostAt, targetsText("contains target host", hosts), true})
 	}
 	ins = append(ins, codeIndicators(lower)...)
 	strong, weak := 0, 0
@@ -59,6 +70,23 @@ func (c *collector) inspectScript(content, lower []byte) (pos int, reason string
 		return 0, "", false, lower
 	}
 	return pos, joinAnd(texts), true, lower
+}
+
+// maxNamed bounds the targets a reason names; the rest are counted.
+const maxNamed = 5
+
+// targetsText says "contains target 203.0.113.5" or "contains targets
+// 203.0.113.5, 203.0.113.6 and 2 more".
+func targetsText(what string, names []string) string {
+	if len(names) == 1 {
+		return what + " " + names[0]
+	}
+	shown := names[:min(len(names), maxNamed)]
+	text := what + "s " + strings.Join(shown, ", ")
+	if rest := len(names) - len(shown); rest > 0 {
+		text += fmt.Sprintf(" and %d more", rest)
+	}
+	return text
 }
 
 // codeIndicators finds the known attack patterns in lower-cased content.

@@ -43,3 +43,19 @@ func TestInspectScript(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetsText(t *testing.T) {
+	tests := []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"203.0.113.5"}, "contains target 203.0.113.5"},
+		{[]string{"203.0.113.5", "203.0.113.6"}, "contains targets 203.0.113.5, 203.0.113.6"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "contains targets a, b, c, d, e and 2 more"},
+	}
+	for _, tt := range tests {
+		if got := targetsText("contains target", tt.names); got != tt.want {
+			t.Errorf("targetsText(%q) = %q, want %q", tt.names, got, tt.want)
+		}
+	}
+}
