@@ -171,6 +171,9 @@ type Remediate struct {
 	NACLRuleBand    [2]int         // first and last rule number we may use, inclusive
 	BlockTTL        time.Duration
 	QuarantineGroup string // security group ID; set when Actions has quarantine
+	// NftablesOn is where the "nftables" action blocks: "host" (this
+	// machine) or "instance" (the implicated instance, through SSM).
+	NftablesOn string
 }
 
 // Store is the [store] section.

@@ -103,6 +103,7 @@ type rawRemediate struct {
 	NACLRuleBand    *[]int64  `toml:"nacl_rule_band"`
 	BlockTTL        *string   `toml:"block_ttl"`
 	QuarantineGroup *string   `toml:"quarantine_group"`
+	NftablesOn      *string   `toml:"nftables_on"`
 }
 
 type rawStore struct {

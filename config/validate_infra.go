@@ -105,6 +105,7 @@ func (c *checker) remediate(r *rawRemediate) Remediate {
 		ProtectTag:      c.nonEmpty("remediate.protect_tag", r.ProtectTag, "abuse-responder:protect"),
 		BlockTTL:        c.duration("remediate.block_ttl", r.BlockTTL, "168h"),
 		QuarantineGroup: orString(r.QuarantineGroup, ""),
+		NftablesOn:      c.oneOf("remediate.nftables_on", r.NftablesOn, "host", "host", "instance"),
 		NACLRuleBand:    c.ruleBand(r.NACLRuleBand),
 		Allowlist:       c.allowlist("remediate.allowlist", orStrings(r.Allowlist)),
 	}

@@ -3,21 +3,14 @@ package cloud
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
-	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/abuse-responder/abuse-responder/internal/ssmrun"
 )
 
 // CollectQuery is what `abuse-responder collect --json --query -` reads on
@@ -107,61 +100,29 @@ func (q CollectQuery) Validate() error {
 	return nil
 }
 
-// SSM Run Command limits. SSM keeps the first 24,000 characters of
-// stdout inline (8,000 of stderr); more needs an S3 output bucket.
-const (
-	ssmOutputCap = 24000
-	// deliveryTimeout is SendCommand's TimeoutSeconds: how long SSM may
-	// wait for the agent to pick the command up (AWS's minimum is 30).
-	deliveryTimeout = 60 * time.Second
-	// executionTimeout bounds the collect run on the instance; the same as
-	// an analysis's default timeout, so that a run does not long outlive
-	// the analysis that waits for it.
-	executionTimeout = 2 * time.Minute
-)
+// collectTimeout bounds the collect run on the instance: the same as an
+// analysis's default timeout, so that a run does not long outlive the
+// analysis that waits for it.
+const collectTimeout = 2 * time.Minute
 
 // Poll delays for GetCommandInvocation: doubling from pollFirst up to
 // pollMax. Variables so that tests in this package can shorten them.
 var (
-	pollFirst = 250 * time.Millisecond
-	pollMax   = 5 * time.Second
-)
-
-var (
-	// binaryRE is the remote binary's path: it is the one part of the
-	// command not encoded, so it must be plain (and comes from our config).
-	binaryRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
-	// commandRE is the whole command: checked before sending, so a bug in
-	// building it cannot put anything else in front of the shell.
-	commandRE    = regexp.MustCompile(`^echo [A-Za-z0-9+/=]+ \| base64 -d \| /[A-Za-z0-9._/-]+ collect --json --query -$`)
-	instanceIDRE = regexp.MustCompile(`^m?i-[A-Za-z0-9]{1,40}$`)
+	pollFirst = ssmrun.DefaultPollFirst
+	pollMax   = ssmrun.DefaultPollMax
 )
 
 // ErrOutputTruncated says the remote output reached SSM's inline cap, so
 // the JSON is cut short.
-var ErrOutputTruncated = errors.New("output truncated at SSM's 24,000-character inline limit (an S3 output bucket would lift it; not supported yet)")
+var ErrOutputTruncated = ssmrun.ErrOutputTruncated
 
 // CommandError is a command that reached the instance and did not succeed.
-type CommandError struct {
-	InstanceID, CommandID string
-	Status                string // Failed, TimedOut or Cancelled
-	StatusDetails         string
-	ExitCode              int32
-	Stderr                string // the first characters SSM kept
-}
-
-func (e *CommandError) Error() string {
-	msg := fmt.Sprintf("ssm command %s on %s: %s (%s, exit %d)", e.CommandID, e.InstanceID, e.Status, e.StatusDetails, e.ExitCode)
-	if s := strings.TrimSpace(e.Stderr); s != "" {
-		msg += ": " + clip(s, 1000)
-	}
-	return msg
-}
+type CommandError = ssmrun.CommandError
 
 // IsNotManaged reports whether err, or an error it wraps, says the
 // instance cannot take commands: not managed by SSM, not running, or its
 // agent offline (SSM's InvalidInstanceId).
-func IsNotManaged(err error) bool { return errorCode(err) == "InvalidInstanceId" }
+func IsNotManaged(err error) bool { return ssmrun.IsNotManaged(err) }
 
 // RunCollect runs `binary collect --json --query -` on the instance with
 // query on stdin, through SSM Run Command (AWS-RunShellScript), and
@@ -170,12 +131,6 @@ func IsNotManaged(err error) bool { return errorCode(err) == "InvalidInstanceId"
 // which must be a plain absolute path. It waits until the command ends
 // or ctx is done.
 func (c *Clients) RunCollect(ctx context.Context, instanceID string, query []byte, binary string) ([]byte, error) {
-	if !instanceIDRE.MatchString(instanceID) {
-		return nil, fmt.Errorf("ssm collect: %q is not an instance ID", instanceID)
-	}
-	if !binaryRE.MatchString(binary) {
-		return nil, fmt.Errorf("ssm collect: remote binary %q is not a plain absolute path", binary)
-	}
 	q, err := ParseCollectQuery(query)
 	if err != nil {
 		return nil, fmt.Errorf("ssm collect on %s: %w", instanceID, err)
@@ -185,84 +140,7 @@ func (c *Clients) RunCollect(ctx context.Context, instanceID string, query []byt
 	if err != nil {
 		return nil, fmt.Errorf("ssm collect on %s: encode query: %w", instanceID, err)
 	}
-	command := "echo " + base64.StdEncoding.EncodeToString(clean) + " | base64 -d | " + binary + " collect --json --query -"
-	if !commandRE.MatchString(command) {
-		return nil, fmt.Errorf("ssm collect on %s: refusing to send a command of unexpected shape", instanceID)
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout+executionTimeout+30*time.Second)
-	defer cancel()
-	sent, err := c.SSM.SendCommand(ctx, &ssm.SendCommandInput{
-		DocumentName: aws.String("AWS-RunShellScript"),
-		InstanceIds:  []string{instanceID},
-		Parameters: map[string][]string{
-			"commands":         {command},
-			"executionTimeout": {strconv.Itoa(int(executionTimeout.Seconds()))},
-		},
-		TimeoutSeconds: aws.Int32(int32(deliveryTimeout.Seconds())),
-		Comment:        aws.String(clip("abuse-responder collect "+q.CaseID, 100)),
-	})
-	switch {
-	case IsNotManaged(err):
-		return nil, fmt.Errorf("ssm collect: %s is not managed by SSM, not running, or its agent is offline: %w", instanceID, err)
-	case err != nil:
-		return nil, fmt.Errorf("ssm send-command to %s: %w", instanceID, err)
-	case sent.Command == nil || aws.ToString(sent.Command.CommandId) == "":
-		return nil, fmt.Errorf("ssm send-command to %s: no command ID in the reply", instanceID)
-	}
-	return c.waitCommand(ctx, instanceID, aws.ToString(sent.Command.CommandId))
-}
-
-// waitCommand polls the invocation until it ends. Right after SendCommand
-// the invocation may not exist yet: that is retried, not an error.
-func (c *Clients) waitCommand(ctx context.Context, instanceID, commandID string) ([]byte, error) {
-	delay := pollFirst
-	for {
-		if err := sleep(ctx, delay); err != nil {
-			return nil, fmt.Errorf("ssm command %s on %s: stopped waiting: %w", commandID, instanceID, err)
-		}
-		delay = min(delay*2, pollMax)
-		inv, err := c.SSM.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
-			CommandId: aws.String(commandID), InstanceId: aws.String(instanceID),
-		})
-		if errorCode(err) == "InvocationDoesNotExist" {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("ssm command %s on %s: %w", commandID, instanceID, err)
-		}
-		switch inv.Status {
-		case types.CommandInvocationStatusSuccess:
-			out := aws.ToString(inv.StandardOutputContent)
-			if utf8.RuneCountInString(out) >= ssmOutputCap {
-				return nil, fmt.Errorf("ssm command %s on %s: %w", commandID, instanceID, ErrOutputTruncated)
-			}
-			return []byte(out), nil
-		case types.CommandInvocationStatusFailed, types.CommandInvocationStatusTimedOut, types.CommandInvocationStatusCancelled:
-			return nil, &CommandError{InstanceID: instanceID, CommandID: commandID, Status: string(inv.Status),
-				StatusDetails: aws.ToString(inv.StatusDetails), ExitCode: inv.ResponseCode,
-				Stderr: aws.ToString(inv.StandardErrorContent)}
-		}
-		// Pending, InProgress, Delayed, Cancelling: not over yet.
-	}
-}
-
-// sleep waits d, or returns ctx's error when it is done first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// clip shortens s to at most n runes.
-func clip(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
+	opts := ssmrun.Options{ExecutionTimeout: collectTimeout, Comment: "abuse-responder collect " + q.CaseID,
+		PollFirst: pollFirst, PollMax: pollMax}
+	return opts.Run(ctx, c.SSM, instanceID, clean, binary, "collect", "--json", "--query", "-")
 }

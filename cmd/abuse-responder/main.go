@@ -54,6 +54,7 @@ func commands() []command {
 		{"parse", "print what the parser sees in notice mails", cmdParse},
 		{"analyze", "analyse a notice: resources, evidence, verdict and cause", cmdAnalyze},
 		{"collect", "collect host evidence for a notice on this machine (read only)", cmdCollect},
+		{"nft", "apply, verify or undo one nftables block here (used through SSM by the daemon)", cmdNft},
 		{"plan", "print what would be blocked for a notice; changes nothing", cmdPlan},
 		{"apply", "apply and verify the block for a notice by hand, recorded", cmdApply},
 		{"unblock", "undo the blocks of a case", cmdUnblock},

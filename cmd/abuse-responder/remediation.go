@@ -51,6 +51,14 @@ func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, lo
 		case remediate.KindNACL, remediate.KindSecurityGroup, remediate.KindQuarantine:
 			ec2Kinds = true
 		case remediate.KindNftables:
+			if cfg.Remediate.NftablesOn == "instance" {
+				b, err := newNftSSM(cfg)
+				if err != nil {
+					return nil, fmt.Errorf("nftables on the instance: %w", err)
+				}
+				r.backends = append(r.backends, b)
+				continue
+			}
 			b, err := nft.New(nft.Options{VerifyConnect: true})
 			if err != nil {
 				return nil, fmt.Errorf("nftables: %w", err)
