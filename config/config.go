@@ -174,6 +174,9 @@ type Remediate struct {
 	// NftablesOn is where the "nftables" action blocks: "host" (this
 	// machine) or "instance" (the implicated instance, through SSM).
 	NftablesOn string
+	// Snapshots takes forensic EBS snapshots of an instance's volumes
+	// before it is quarantined; unblock keeps them.
+	Snapshots bool
 }
 
 // Store is the [store] section.

@@ -104,6 +104,7 @@ type rawRemediate struct {
 	BlockTTL        *string   `toml:"block_ttl"`
 	QuarantineGroup *string   `toml:"quarantine_group"`
 	NftablesOn      *string   `toml:"nftables_on"`
+	Snapshots       *bool     `toml:"quarantine_snapshots"`
 }
 
 type rawStore struct {

@@ -106,6 +106,7 @@ func (c *checker) remediate(r *rawRemediate) Remediate {
 		BlockTTL:        c.duration("remediate.block_ttl", r.BlockTTL, "168h"),
 		QuarantineGroup: orString(r.QuarantineGroup, ""),
 		NftablesOn:      c.oneOf("remediate.nftables_on", r.NftablesOn, "host", "host", "instance"),
+		Snapshots:       orBool(r.Snapshots, false),
 		NACLRuleBand:    c.ruleBand(r.NACLRuleBand),
 		Allowlist:       c.allowlist("remediate.allowlist", orStrings(r.Allowlist)),
 	}

@@ -54,6 +54,11 @@ type Policy struct {
 	QuarantineGroup string        // security group ID for KindQuarantine
 	BlockTTL        time.Duration // nftables set elements time out after it
 	DryRun          bool
+	// Snapshots takes a forensic EBS snapshot of each volume attached to
+	// the instance before a quarantine swaps its groups, tagged with the
+	// case and the instance. They are evidence, and evidence outlives the
+	// block: unblock never deletes them.
+	Snapshots bool
 }
 
 // Input is what a plan is built from.

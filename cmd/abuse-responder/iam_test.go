@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/abuse-responder/abuse-responder/internal/awstest"
+	"github.com/abuse-responder/abuse-responder/remediate"
+	"github.com/abuse-responder/abuse-responder/remediate/awsec2"
 )
 
 // The IAM policies shipped in iam/ must allow exactly the AWS calls the
@@ -276,6 +279,49 @@ func iamRetryScenario(t *testing.T) []awstest.Call {
 	return f.CallLog()
 }
 
+// iamSnapshotScenario drives the forensic snapshots of a quarantine
+// (remediate.Policy.Snapshots). The config has no key for them yet, so it
+// calls the EC2 backend directly, built as the commands build it (the
+// role, the external id, the fake's endpoint), on the same world: plan, a
+// dry run, apply, apply again (which finds the snapshots by tag), undo
+// (which keeps them).
+func iamSnapshotScenario(t *testing.T) []awstest.Call {
+	t.Helper()
+	const inst, region = "i-0a1b2c3d4e5f60718", "eu-central-1"
+	f := iamWorld(t, 1)
+	f.AddVolume(awstest.Volume{ID: "vol-root", InstanceID: inst}, awstest.Volume{ID: "vol-data", InstanceID: inst, Device: "/dev/xvdf"})
+	ctx := context.Background()
+	b, err := awsec2.New(ctx, awsec2.Options{Region: region, EndpointURL: f.URL(), RoleARN: iamRoleARN, ExternalID: iamExternalID, MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := remediate.Input{CaseID: "13051177299-1", Type: "port-scanning",
+		Instances: []remediate.InstanceRef{{ID: inst, Region: region, Account: "111122223333"}},
+		Policy: remediate.Policy{Kinds: []remediate.Kind{remediate.KindQuarantine}, QuarantineGroup: iamQuarantineGroup,
+			MaxActions: 20, Snapshots: true}}
+	actions, refusals, err := b.Plan(ctx, in)
+	if err != nil || len(actions) != 1 || len(refusals) != 0 {
+		t.Fatalf("Plan = %+v, %+v, %v; want one quarantine", actions, refusals, err)
+	}
+	for _, dryRun := range []bool{true, false, false} {
+		if _, err := b.Apply(ctx, actions[0], dryRun); err != nil {
+			t.Fatalf("Apply(dry run %v): %v", dryRun, err)
+		}
+	}
+	c, err := b.Apply(ctx, actions[0], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Undo(ctx, c); err != nil {
+		t.Fatalf("Undo: %v", err)
+	}
+	if n := len(f.Snapshots()); n != 2 {
+		t.Errorf("after undo %d forensic snapshots, want both volumes' kept", n)
+	}
+	iamRestored(t, f)
+	return f.CallLog()
+}
+
 // iamRestored checks that unblock undid everything, so that the undo
 // paths (and their Delete calls) really ran.
 func iamRestored(t *testing.T, f *awstest.EC2Fake) {
@@ -354,6 +400,14 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 	}
 	checkIAMConditions(t, retry)
 	checkAssumedRole(t, retry)
+	t.Run("forensic snapshots", func(t *testing.T) {
+		snaps := iamSnapshotScenario(t)
+		for a := range iamActions(t, snaps) {
+			called[a] = true
+		}
+		checkIAMConditions(t, snaps)
+		checkAssumedRole(t, snaps)
+	})
 
 	// (a) Every call is allowed by one of the policies.
 	var missing []string
@@ -405,7 +459,8 @@ func TestIAMPoliciesMatchCalls(t *testing.T) {
 // remediate-policy.json: tags written or deleted all have keys starting
 // "abuse-responder:", and the group calls guarded by the
 // aws:ResourceTag/abuse-responder:case condition only touch the per-case
-// group, which CreateSecurityGroup tags with that key.
+// group, which CreateSecurityGroup tags with that key; CreateSnapshot
+// carries the snapshot tags ForensicSnapshotsOnlyTaggedWithTheCase requires.
 func checkIAMConditions(t *testing.T, calls []awstest.Call) {
 	t.Helper()
 	seeded := []string{"sg-web", "sg-db", iamQuarantineGroup}
@@ -427,6 +482,13 @@ func checkIAMConditions(t *testing.T, calls []awstest.Call) {
 			if c.Action == "CreateSecurityGroup" && !slices.Contains(keys, "abuse-responder:case") && c.Params.Get("DryRun") != "true" {
 				t.Errorf("CreateSecurityGroup %s without the abuse-responder:case tag: the policy could not let the code change or delete it",
 					c.Params.Get("GroupName"))
+			}
+		case "CreateSnapshot":
+			keys := tagKeys(c.Params)
+			if c.Params.Get("TagSpecification.1.ResourceType") != "snapshot" ||
+				!slices.Equal(keys, []string{"abuse-responder:case", "abuse-responder:instance"}) {
+				t.Errorf("CreateSnapshot of %s tagged %v (%s): the policy requires the snapshot tags abuse-responder:case and :instance",
+					c.Params.Get("VolumeId"), keys, c.Params.Get("TagSpecification.1.ResourceType"))
 			}
 		case "AuthorizeSecurityGroupEgress", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupEgress", "DeleteSecurityGroup":
 			if g := c.Params.Get("GroupId"); g == "" || slices.Contains(seeded, g) {

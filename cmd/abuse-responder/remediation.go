@@ -81,7 +81,7 @@ func policyOf(cfg *config.Config) remediate.Policy {
 	p := remediate.Policy{
 		Allowlist: cfg.Remediate.Allowlist, ProtectTag: cfg.Remediate.ProtectTag,
 		RuleBand:        [2]int32{int32(cfg.Remediate.NACLRuleBand[0]), int32(cfg.Remediate.NACLRuleBand[1])},
-		QuarantineGroup: cfg.Remediate.QuarantineGroup, DryRun: cfg.Remediate.DryRun,
+		QuarantineGroup: cfg.Remediate.QuarantineGroup, DryRun: cfg.Remediate.DryRun, Snapshots: cfg.Remediate.Snapshots,
 		// The engine owns expiry (Expire checks telemetry first); a kernel
 		// timeout would lift a block the engine decided to extend.
 		BlockTTL: 0,

@@ -27,6 +27,8 @@ type (
 	LogEvent      = ec2emu.LogEvent
 	CommandResult = ec2emu.CommandResult
 	SentCommand   = ec2emu.SentCommand
+	Volume        = ec2emu.Volume
+	Snapshot      = ec2emu.Snapshot
 )
 
 // The fake's constants.

@@ -109,6 +109,7 @@ func (f *EC2Fake) xmlInstance(in Instance) xmlInstance {
 	for _, k := range sortedKeys(in.Tags) {
 		x.Tags = append(x.Tags, xmlTag{Key: k, Value: in.Tags[k]})
 	}
+	x.Volumes = f.xmlBlockDevices(in.ID)
 	if !in.NoInterfaceSet {
 		for _, e := range f.st.enis {
 			if e.InstanceID == in.ID {

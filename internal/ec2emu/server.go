@@ -34,6 +34,8 @@ type EC2Fake struct {
 	st       state
 	mut      mutState // the mutating calls' extra state (ec2fake_mutate.go)
 	ssm      ssmState // Run Command (ec2fake_ssm.go)
+	// EBS volumes and snapshots (snapshot.go).
+	snap snapState
 }
 
 // Call is one request the fake received.
@@ -219,6 +221,9 @@ func (f *EC2Fake) handle(c Call) (any, error) {
 		}[c.Action]
 		if h == nil {
 			h = f.mutatingHandler(c.Action)
+		}
+		if h == nil {
+			h = f.snapshotHandler(c.Action)
 		}
 	}
 	if h == nil {

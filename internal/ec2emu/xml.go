@@ -67,6 +67,7 @@ type xmlInstance struct {
 	Groups     []xmlGroup       `xml:"groupSet>item"`
 	Tags       []xmlTag         `xml:"tagSet>item"`
 	ENIs       []xmlENI         `xml:"networkInterfaceSet>item"`
+	Volumes    []xmlBlockDevice `xml:"blockDeviceMapping>item"` // snapshot.go
 }
 
 type xmlReservation struct {

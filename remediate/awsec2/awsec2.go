@@ -1,7 +1,8 @@
 // Package awsec2 is the remediate.Backend for EC2: egress deny entries in
 // the subnet's network ACL (KindNACL), a per-case copy of the instance's
 // security groups without the abused egress (KindSecurityGroup), and
-// quarantine behind an isolation group (KindQuarantine).
+// quarantine behind an isolation group (KindQuarantine), optionally after
+// forensic EBS snapshots of the instance's volumes, which unblock keeps.
 //
 // One Backend serves one account in one region; the caller routes each
 // remediate.InstanceRef to the right Backend. Every change is found again
@@ -60,6 +61,8 @@ type EC2API interface {
 	ModifyNetworkInterfaceAttribute(context.Context, *ec2.ModifyNetworkInterfaceAttributeInput, ...func(*ec2.Options)) (*ec2.ModifyNetworkInterfaceAttributeOutput, error)
 	CreateTags(context.Context, *ec2.CreateTagsInput, ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error)
 	DeleteTags(context.Context, *ec2.DeleteTagsInput, ...func(*ec2.Options)) (*ec2.DeleteTagsOutput, error)
+	CreateSnapshot(context.Context, *ec2.CreateSnapshotInput, ...func(*ec2.Options)) (*ec2.CreateSnapshotOutput, error)
+	DescribeSnapshots(context.Context, *ec2.DescribeSnapshotsInput, ...func(*ec2.Options)) (*ec2.DescribeSnapshotsOutput, error)
 }
 
 // Backend implements remediate.Backend for KindNACL, KindSecurityGroup

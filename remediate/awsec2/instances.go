@@ -19,6 +19,9 @@ type instance struct {
 	VPCID string
 	Tags  map[string]string
 	ENIs  []eni // sorted by ID, so that plans and records are stable
+	// Volumes are the attached EBS volumes' IDs, sorted, for the forensic
+	// snapshots (snapshot.go).
+	Volumes []string
 }
 
 // eni is one attached network interface and its security groups.
@@ -88,6 +91,12 @@ func (b *Backend) describeInstance(ctx context.Context, id string) (instance, er
 	for _, t := range found.Tags {
 		inst.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
+	for _, m := range found.BlockDeviceMappings {
+		if m.Ebs != nil && aws.ToString(m.Ebs.VolumeId) != "" {
+			inst.Volumes = append(inst.Volumes, aws.ToString(m.Ebs.VolumeId))
+		}
+	}
+	sort.Strings(inst.Volumes)
 	// DescribeNetworkInterfaces rather than the instance's own interface
 	// list: it is what ModifyNetworkInterfaceAttribute changes, and every
 	// double answers it the same way.

@@ -19,7 +19,8 @@ import (
 // case and each ENI's groups before, so that Undo restores them even
 // without the recorded Change. A group swap leaves connections already
 // tracked open, so the planner (the engine) always adds NACL denies for
-// the targets too.
+// the targets too. With Policy.Snapshots it first takes a forensic EBS
+// snapshot of each attached volume (snapshot.go), which Undo keeps.
 
 // quarantineBefore is a KindQuarantine Change.Before: each ENI's groups,
 // and the values our tag keys had (nil: absent).
@@ -28,10 +29,12 @@ type quarantineBefore struct {
 	Tags map[string]*string  `json:"tags"`
 }
 
-// quarantineAfter is a KindQuarantine Change.After.
+// quarantineAfter is a KindQuarantine Change.After. Snapshots are the
+// forensic snapshots taken (or found) before the swap; Undo leaves them.
 type quarantineAfter struct {
-	Group  string `json:"group"`
-	DryRun bool   `json:"dry_run,omitempty"`
+	Group     string             `json:"group"`
+	Snapshots []forensicSnapshot `json:"snapshots,omitempty"`
+	DryRun    bool               `json:"dry_run,omitempty"`
 }
 
 func (b *Backend) planQuarantine(ctx context.Context, in remediate.Input, insts []instance) ([]remediate.Action, []remediate.Refusal, error) {
@@ -56,14 +59,21 @@ func (b *Backend) planQuarantine(ctx context.Context, in remediate.Input, insts 
 			continue
 		}
 		ref := refOf(in, inst.ID)
-		calls := []string{fmt.Sprintf("ec2:CreateTags ResourceId.1=%s Tag.1.Key=%s Tag.1.Value=%s (and each ENI's groups)", inst.ID, tagCase, in.CaseID)}
+		reason := fmt.Sprintf("isolate %s: swap every group on its interfaces for %s", inst.ID, qg)
+		var calls []string
+		if in.Policy.Snapshots {
+			// Snapshots first: the calls are listed in the order Apply makes them.
+			calls = snapshotCalls(in.CaseID, inst)
+			reason = snapshotReason(inst, qg)
+		}
+		calls = append(calls, fmt.Sprintf("ec2:CreateTags ResourceId.1=%s Tag.1.Key=%s Tag.1.Value=%s (and each ENI's groups)", inst.ID, tagCase, in.CaseID))
 		for _, e := range inst.ENIs {
 			calls = append(calls, setGroupsCall(inst, e.ID, []string{qg}))
 		}
 		actions = append(actions, remediate.Action{
 			Key:        fmt.Sprintf("%s:%s:%s", in.CaseID, remediate.KindQuarantine, inst.ID),
 			Kind:       remediate.KindQuarantine,
-			Reason:     fmt.Sprintf("isolate %s: swap every group on its interfaces for %s", inst.ID, qg),
+			Reason:     reason,
 			InstanceID: ref.ID, Region: ref.Region, Account: ref.Account,
 			Resource: inst.ID, GroupIDs: []string{qg}, Calls: calls,
 		})
@@ -71,8 +81,21 @@ func (b *Backend) planQuarantine(ctx context.Context, in remediate.Input, insts 
 	return actions, refusals, nil
 }
 
-// applyQuarantine tags first, then swaps: after a crash in between, the
-// tags still hold the groups before.
+// snapshotReason is the Reason of a quarantine that takes snapshots
+// first. It says that unblock keeps them, since the unblock result shows
+// the recorded action and Undo cannot say so itself.
+func snapshotReason(inst instance, qg string) string {
+	if len(inst.Volumes) == 0 {
+		return fmt.Sprintf("isolate %s: swap every group on its interfaces for %s (no EBS volume to snapshot)", inst.ID, qg)
+	}
+	return fmt.Sprintf("isolate %s: take forensic snapshots of %s (evidence: unblock keeps them), then swap every group on its interfaces for %s",
+		inst.ID, strings.Join(inst.Volumes, ", "), qg)
+}
+
+// applyQuarantine takes the forensic snapshots when the plan lists them,
+// then tags, then swaps: the snapshots show the instance before anything
+// is changed, and after a crash between tagging and swapping the tags
+// still hold the groups before.
 func (b *Backend) applyQuarantine(ctx context.Context, a remediate.Action, dryRun bool) (remediate.Change, error) {
 	if len(a.GroupIDs) != 1 || a.GroupIDs[0] == "" {
 		return remediate.Change{}, permanentf("action %s names no quarantine group", a.Key)
@@ -84,6 +107,13 @@ func (b *Backend) applyQuarantine(ctx context.Context, a remediate.Action, dryRu
 	}
 	if other := inst.Tags[tagCase]; other != "" && other != caseID {
 		return remediate.Change{}, permanentf("instance %s is already quarantined by case %s", inst.ID, other)
+	}
+	var snaps []forensicSnapshot
+	var calls []string
+	if wantsSnapshots(a) {
+		if snaps, calls, err = b.takeSnapshots(ctx, inst, caseID, dryRun); err != nil {
+			return remediate.Change{}, err
+		}
 	}
 	before := quarantineBefore{ENIs: enisOf(inst), Tags: map[string]*string{}}
 	tags := enisTags(before.ENIs)
@@ -99,14 +129,13 @@ func (b *Backend) applyQuarantine(ctx context.Context, a remediate.Action, dryRu
 			before.Tags[k] = nil
 		}
 	}
-	var calls []string
 	if !sameTags(inst.Tags, tags) || dryRun {
 		_, err := b.ec2.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{inst.ID}, Tags: tagsOf(tags), DryRun: aws.Bool(dryRun)})
 		if dryRun {
 			if !isDryRunOK(err) {
 				return remediate.Change{}, wrap(err, "dry-run tag %s", inst.ID)
 			}
-			return remediate.Change{Before: mustJSON(before), After: mustJSON(quarantineAfter{Group: qg, DryRun: true}), Calls: a.Calls}, nil
+			return remediate.Change{Before: mustJSON(before), After: mustJSON(quarantineAfter{Group: qg, Snapshots: snaps, DryRun: true}), Calls: a.Calls}, nil
 		}
 		if err != nil {
 			return remediate.Change{}, wrap(err, "tag %s with %s=%s", inst.ID, tagCase, caseID)
@@ -118,7 +147,7 @@ func (b *Backend) applyQuarantine(ctx context.Context, a remediate.Action, dryRu
 	if err != nil {
 		return remediate.Change{}, err
 	}
-	return remediate.Change{Made: len(calls) > 0, Before: mustJSON(before), After: mustJSON(quarantineAfter{Group: qg}), Calls: calls}, nil
+	return remediate.Change{Made: len(calls) > 0, Before: mustJSON(before), After: mustJSON(quarantineAfter{Group: qg, Snapshots: snaps}), Calls: calls}, nil
 }
 
 func sameTags(have, want map[string]string) bool {
@@ -155,7 +184,8 @@ func (b *Backend) verifyQuarantine(ctx context.Context, a remediate.Action) (rem
 // undoQuarantine restores the groups on the ENIs that still carry only
 // the quarantine group, then the tags, while the instance is still
 // tagged with this case; otherwise someone else has taken over and it is
-// left alone.
+// left alone. It never deletes the forensic snapshots (after.Snapshots):
+// they are evidence, which outlives the block.
 func (b *Backend) undoQuarantine(ctx context.Context, c remediate.Change) error {
 	var before quarantineBefore
 	var after quarantineAfter
