@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v go >/dev/null || { echo "go is not installed: see README (Go 1.26)"; exit 1; }
 command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || need_apt+=(dovecot-imapd)  # mail: IMAP integration tests
+command -v nft >/dev/null || [ -x /usr/sbin/nft ] || need_apt+=(nftables)                # remediate/nft: the nft CLI cross-checks our rules
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || need_apt+=(iproute2)                  # network namespaces for the nftables tests
 # Tests that need a package skip with the reason when it is missing and
 # this script cannot install it (not root); CI runs as root and runs them all.
 if [ ${#need_apt[@]} -gt 0 ] && [ "$(id -u)" = 0 ]; then
