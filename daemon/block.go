@@ -72,16 +72,19 @@ func (d *Daemon) advanceBlocking(ctx context.Context) error {
 			continue
 		}
 		log := d.log.With("case", c.ID)
-		if err := d.block(ctx, c, log); err != nil {
-			if ctx.Err() != nil || errors.Is(err, errCrash) {
-				return err
-			}
-			// A temporary failure (AWS throttling or unreachable): the case
-			// stays where it is and is tried again after a backoff.
-			d.blockFailed(c.ID)
-			d.metrics.blockFailures.Inc()
-			log.Warn("blocking failed; will retry", "err", err)
+		err := d.block(ctx, c, log)
+		if err == nil {
+			delete(d.blockRetry, c.ID)
+			continue
 		}
+		if ctx.Err() != nil || errors.Is(err, errCrash) {
+			return err
+		}
+		// A temporary failure (AWS throttling or unreachable): the case
+		// stays where it is and is tried again after a backoff.
+		d.blockFailed(c.ID)
+		d.metrics.blockFailures.Inc()
+		log.Warn("blocking failed; will retry", "err", err)
 	}
 	return nil
 }

@@ -250,3 +250,54 @@ func TestMaintenanceRestoresDrift(t *testing.T) {
 		t.Errorf("%d deny entries after maintenance, want the 4 again", n)
 	}
 }
+
+// TestBlockRetriesTemporaryFailure: EC2 failing for a while (a 503) leaves
+// the case analysed and retried with backoff; once EC2 answers, the block
+// is applied once and one summary goes out.
+func TestBlockRetriesTemporaryFailure(t *testing.T) {
+	h, f := blockingHarness(t, ModeBlockThenConfirm)
+	f.FailNext("CreateNetworkAclEntry", "Unavailable", 503, 3)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	values := h.gather()
+	r.wait(t)
+	if n := len(denies(f)); n != 4 {
+		t.Errorf("%d deny entries, want 4", n)
+	}
+	if n := len(h.sentTo("ops@example.com")); n != 1 {
+		t.Errorf("%d summaries, want 1", n)
+	}
+	if values["abuse_responder_block_failures_total"] < 1 {
+		t.Errorf("block_failures_total = %v, want the failed attempts counted", values["abuse_responder_block_failures_total"])
+	}
+	if s := h.caseState(testCase); s != abuse.StateAwaitingApproval {
+		t.Errorf("case state %s, want awaiting-approval", s)
+	}
+}
+
+// TestBlockPermanentFailureNeedsHuman: EC2 refusing for good
+// (UnauthorizedOperation) hands the case to a human with a summary that
+// says why, and nothing is answered.
+func TestBlockPermanentFailureNeedsHuman(t *testing.T) {
+	h, f := blockingHarness(t, ModeBlockThenConfirm)
+	f.FailNext("CreateNetworkAclEntry", "UnauthorizedOperation", 403, 100)
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	r.wait(t)
+	if s := h.caseState(testCase); s != abuse.StateNeedsHuman {
+		t.Errorf("case state %s, want needs-human", s)
+	}
+	summary := unfold(string(h.sentTo("ops@example.com")[0].Raw))
+	if !strings.Contains(summary, "failed for good") || !strings.Contains(summary, "UnauthorizedOperation") {
+		t.Errorf("summary does not say why:\n%s", summary)
+	}
+	if n := len(h.sentTo(awsAddr)); n != 0 {
+		t.Errorf("%d replies to AWS, want none", n)
+	}
+}
