@@ -177,6 +177,10 @@ type Remediate struct {
 	// Snapshots takes forensic EBS snapshots of an instance's volumes
 	// before it is quarantined; unblock keeps them.
 	Snapshots bool
+	// VerifyFromInstance adds to the check of a NACL or security-group
+	// block of one TCP port a connect from the implicated instance to
+	// the target, through SSM (`probe --json -` there).
+	VerifyFromInstance bool
 }
 
 // Store is the [store] section.

@@ -105,6 +105,7 @@ type rawRemediate struct {
 	QuarantineGroup *string   `toml:"quarantine_group"`
 	NftablesOn      *string   `toml:"nftables_on"`
 	Snapshots       *bool     `toml:"quarantine_snapshots"`
+	VerifyFromInst  *bool     `toml:"verify_from_instance"`
 }
 
 type rawStore struct {

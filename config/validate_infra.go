@@ -110,6 +110,8 @@ func (c *checker) remediate(r *rawRemediate) Remediate {
 		NACLRuleBand:    c.ruleBand(r.NACLRuleBand),
 		Allowlist:       c.allowlist("remediate.allowlist", orStrings(r.Allowlist)),
 	}
+	// Set apart so the literal above keeps its alignment.
+	m.VerifyFromInstance = orBool(r.VerifyFromInst, false)
 	actions := orStrings(r.Actions, string(ActionNACL))
 	for i, s := range actions {
 		key := elem("remediate.actions", i)

@@ -123,6 +123,7 @@ func (e *Engine) undo(ctx context.Context, blk store.Block) (ar ActionResult, st
 // cannot run is not drift; its error is joined into the returned error and
 // the others are still checked.
 func (e *Engine) Reconcile(ctx context.Context) ([]Drift, error) {
+	ctx = context.WithValue(ctx, reconcilingKey{}, true)
 	var bs []store.Block
 	err := e.Store.View(ctx, func(tx *store.Tx) (err error) {
 		bs, err = tx.Blocks(store.BlockFilter{States: []store.BlockState{store.BlockApplied, store.BlockVerified}})
@@ -208,4 +209,15 @@ func (e *Engine) Expire(ctx context.Context, now time.Time, stillActive func(sto
 		}
 	}
 	return removed, extended, nil
+}
+
+type reconcilingKey struct{}
+
+// Reconciling reports whether a Verify call comes from Reconcile, the
+// periodic check, rather than from applying a block: a backend may skip
+// there what is costly or noisy to repeat every few minutes (a connect
+// test run on the instance through SSM) and read the state back only.
+func Reconciling(ctx context.Context) bool {
+	v, _ := ctx.Value(reconcilingKey{}).(bool)
+	return v
 }

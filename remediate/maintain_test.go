@@ -64,3 +64,22 @@ func (m *memBackend) present(key string) bool {
 	_, ok := m.rules[key]
 	return ok
 }
+
+// TestReconcilingMarksTheContext: backends can tell the periodic check
+// from the verification after applying.
+func TestReconcilingMarksTheContext(t *testing.T) {
+	et := newEngineTest(t)
+	ctx := context.Background()
+	if _, err := et.Apply(ctx, et.plan(t)); err != nil {
+		t.Fatalf("Apply = %v", err)
+	}
+	if et.mem.sawReconciling {
+		t.Fatalf("Verify after Apply saw Reconciling true")
+	}
+	if _, err := et.Reconcile(ctx); err != nil {
+		t.Fatalf("Reconcile = %v", err)
+	}
+	if !et.mem.sawReconciling {
+		t.Errorf("Verify from Reconcile did not see Reconciling true")
+	}
+}

@@ -32,6 +32,8 @@ type memBackend struct {
 	extra []Action
 	// refuse are refusals Plan returns (a protected instance).
 	refuse []Refusal
+	// sawReconciling is set when a Verify came from Reconcile.
+	sawReconciling bool
 	// failUndo is returned by Undo before it changes anything.
 	failUndo error
 	// neverHolds makes Verify report every change missing.
@@ -113,6 +115,7 @@ func (m *memBackend) Verify(ctx context.Context, a Action) (Check, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.verifies++
+	m.sawReconciling = m.sawReconciling || Reconciling(ctx)
 	if m.onVerify != nil {
 		m.onVerify(a)
 	}

@@ -55,6 +55,7 @@ func commands() []command {
 		{"analyze", "analyse a notice: resources, evidence, verdict and cause", cmdAnalyze},
 		{"collect", "collect host evidence for a notice on this machine (read only)", cmdCollect},
 		{"nft", "apply, verify or undo one nftables block here (used through SSM by the daemon)", cmdNft},
+		{"probe", "connect to targets from here, sending nothing (used through SSM by the daemon)", cmdProbe},
 		{"plan", "print what would be blocked for a notice; changes nothing", cmdPlan},
 		{"apply", "apply and verify the block for a notice by hand, recorded", cmdApply},
 		{"unblock", "undo the blocks of a case", cmdUnblock},

@@ -71,7 +71,11 @@ func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, lo
 		if len(cfg.AWS.Accounts) == 0 {
 			return nil, errors.New("remediate.actions asks for EC2 blocks, but [[aws.accounts]] is empty")
 		}
-		r.backends = append(r.backends, &fleet{cfg: cfg.AWS, band: p.RuleBand, backends: map[string]*awsec2.Backend{}})
+		b, err := withProbe(cfg, &fleet{cfg: cfg.AWS, band: p.RuleBand, backends: map[string]*awsec2.Backend{}})
+		if err != nil {
+			return nil, err
+		}
+		r.backends = append(r.backends, b)
 	}
 	r.engine = &remediate.Engine{Store: st, Backends: r.backends, Log: log, BlockTTL: cfg.Remediate.BlockTTL}
 	return r, nil
