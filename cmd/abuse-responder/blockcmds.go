@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
@@ -93,6 +94,7 @@ func cmdUnblock(e *env, args []string) int {
 		if err == nil && len(res.Actions) == 0 {
 			fmt.Fprintf(e.stdout, "no active block for case %s\n", fs.Arg(0))
 		}
+		printKeptSnapshots(e, st, fs.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -223,4 +225,20 @@ func storedCase(ctx context.Context, st *store.Store, id string) (store.Case, *a
 		return nil
 	})
 	return c, an, err
+}
+
+// printKeptSnapshots names the forensic snapshots of a case: unblock
+// keeps them, and the admin should know they exist (and cost).
+func printKeptSnapshots(e *env, st *store.Store, caseID string) {
+	var ids []string
+	st.View(e.ctx, func(tx *store.Tx) error {
+		blocks, err := tx.Blocks(store.BlockFilter{CaseID: caseID})
+		for _, b := range blocks {
+			ids = append(ids, snapshotIDs(b.After)...)
+		}
+		return err
+	})
+	if len(ids) > 0 {
+		fmt.Fprintf(e.stdout, "kept the forensic snapshots %s (evidence: delete them by hand when the case is over)\n", strings.Join(ids, ", "))
+	}
 }

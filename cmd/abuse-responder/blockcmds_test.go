@@ -102,6 +102,11 @@ func TestPlanApplyUnblock(t *testing.T) {
 		t.Errorf("apply again made %d more CreateNetworkAclEntry calls, want none", n-creates)
 	}
 
+	code, out, _ = runCmd(t, "cases", "--config", cfg, "show", "13051177299-1")
+	if code != 0 || !strings.Contains(out, "blocks:") || !strings.Contains(out, "verified  13051177299-1:nacl:acl-a") {
+		t.Errorf("cases show: exit %d, stdout %s; want the case's blocks", code, out)
+	}
+
 	code, out, _ = runCmd(t, "blocks", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "13051177299-1:nacl:acl-a") {
 		t.Errorf("blocks: exit %d, stdout %s; want the case's NACL block", code, out)
@@ -190,5 +195,15 @@ func TestStillActive(t *testing.T) {
 	}
 	if r.stillActive(ctx, block("203.0.113.99"), now) {
 		t.Errorf("stillActive with flow logs covering the day and nothing to the target = true, want false")
+	}
+}
+
+func TestSnapshotIDs(t *testing.T) {
+	state := []byte(`{"account":"1","region":"r","state":{"groups":{"eni-1":["sg-1"]},"snapshots":[{"volume_id":"vol-2","snapshot_id":"snap-2"},{"volume_id":"vol-1","snapshot_id":"snap-1"}]}}`)
+	if got := snapshotIDs(state); !reflect.DeepEqual(got, []string{"snap-1", "snap-2"}) {
+		t.Errorf("snapshotIDs = %q, want snap-1, snap-2", got)
+	}
+	if got := snapshotIDs(nil); got != nil {
+		t.Errorf("snapshotIDs(nil) = %q", got)
 	}
 }

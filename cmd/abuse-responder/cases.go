@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/user"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,6 +109,10 @@ func showCase(e *env, st *store.Store, id string, asJSON bool) error {
 		if err != nil {
 			return err
 		}
+		blocks, err := tx.Blocks(store.BlockFilter{CaseID: id})
+		if err != nil {
+			return err
+		}
 		if asJSON {
 			v := caseJSON(c)
 			v["notice"] = c.Notice
@@ -119,6 +124,12 @@ func showCase(e *env, st *store.Store, id string, asJSON bool) error {
 					"to": m.To, "status": m.Status, "attempts": m.Attempts, "last_error": m.LastError, "sent_at": fmtTimeOr(m.SentAt, "")})
 			}
 			v["mail"] = mails
+			var bs []map[string]any
+			for _, b := range blocks {
+				bs = append(bs, map[string]any{"key": b.Key, "kind": b.Kind, "state": b.State, "check": b.Check,
+					"applied_at": timeOrNil(b.AppliedAt), "expires_at": timeOrNil(b.ExpiresAt), "removed_at": timeOrNil(b.RemovedAt)})
+			}
+			v["blocks"] = bs
 			v["notices"] = len(notices)
 			return json.NewEncoder(e.stdout).Encode(v)
 		}
@@ -140,12 +151,48 @@ func showCase(e *env, st *store.Store, id string, asJSON bool) error {
 		for _, ef := range effects {
 			p("  %s  %s  %s", fmtTimeOr(ef.At, "-"), ef.Key, effectText(ef))
 		}
+		p("blocks:")
+		for _, b := range blocks {
+			p("  %s  %-9s %s  %s", fmtTimeOr(b.AppliedAt, "-"), b.State, b.Key, b.Check)
+			if ids := snapshotIDs(b.After); len(ids) > 0 {
+				p("      forensic snapshots (kept by unblock): %s", strings.Join(ids, ", "))
+			}
+		}
 		p("mail:")
 		for _, m := range out {
 			p("  %s  %s  %s to %s, attempts %d %s", m.Key, m.Status, m.MessageID, strings.Join(m.To, ","), m.Attempts, m.LastError)
 		}
 		return nil
 	})
+}
+
+// snapshotIDs finds the forensic snapshots a block's recorded state names,
+// wherever the backend put them in its JSON.
+func snapshotIDs(state []byte) []string {
+	var v any
+	if len(state) == 0 || json.Unmarshal(state, &v) != nil {
+		return nil
+	}
+	var ids []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if id, ok := v["snapshot_id"].(string); ok {
+				ids = append(ids, id)
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // effectText shortens the JSON records (a plan, a block result) to what a
