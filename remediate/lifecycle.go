@@ -90,6 +90,21 @@ func (e *Engine) undo(ctx context.Context, blk store.Block) (ar ActionResult, st
 		err := MarkPermanent(fmt.Errorf("undo %s: no backend handles %s", blk.Key, blk.Kind))
 		return fail(ar, err), nil
 	}
+	other, err := e.sharedWith(ctx, blk, ar.Action)
+	if err != nil {
+		return fail(ar, err), err
+	}
+	if other != "" {
+		// Another open case relies on the very same entry: removing it
+		// would lift that case's block behind its back.
+		if err := e.update(ctx, func(tx *store.Tx) error {
+			return tx.SetBlockState(blk.Key, store.BlockRemoved, "kept in place: case "+other+" still needs it", now)
+		}); err != nil {
+			return fail(ar, err), err
+		}
+		ar.Outcome, ar.Error = OutcomeKeptShared, "case "+other+" still needs it"
+		return ar, nil
+	}
 	if err := e.update(ctx, func(tx *store.Tx) error {
 		return tx.SetBlockState(blk.Key, store.BlockRemoving, "", now)
 	}); err != nil {
@@ -114,6 +129,43 @@ func (e *Engine) undo(ctx context.Context, blk store.Block) (ar ActionResult, st
 	e.log().Info("block removed", "case", blk.CaseID, "key", blk.Key)
 	ar.Outcome = OutcomeRemoved
 	return ar, nil
+}
+
+// sharedWith names another case whose active block is the same network
+// ACL entry as blk's (same ACL, target, protocol and port), or "". Only
+// network ACL entries are shared this way: they carry no mark of who made
+// them, so the backend finds and deletes an entry by its content. nftables
+// elements carry their action key and per-case security groups their case,
+// so their backends tell cases apart themselves.
+func (e *Engine) sharedWith(ctx context.Context, blk store.Block, a Action) (string, error) {
+	if a.Kind != KindNACL {
+		return "", nil
+	}
+	var other string
+	err := e.Store.View(ctx, func(tx *store.Tx) error {
+		bs, err := tx.Blocks(store.BlockFilter{States: []store.BlockState{store.BlockApplying, store.BlockApplied, store.BlockVerified, store.BlockFailed}})
+		if err != nil {
+			return err
+		}
+		for _, o := range bs {
+			if o.CaseID == blk.CaseID || o.Kind != blk.Kind {
+				continue
+			}
+			var oa Action
+			if json.Unmarshal(o.Action, &oa) != nil {
+				continue
+			}
+			if oa.Resource == a.Resource && oa.Target == a.Target && oa.Protocol == a.Protocol && oa.Port == a.Port {
+				other = o.CaseID
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("undo %s: look for other cases' blocks: %w", blk.Key, err)
+	}
+	return other, nil
 }
 
 // Reconcile verifies every applied or verified block against reality and

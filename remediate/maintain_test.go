@@ -83,3 +83,48 @@ func TestReconcilingMarksTheContext(t *testing.T) {
 		t.Errorf("Verify from Reconcile did not see Reconciling true")
 	}
 }
+
+// TestUnblockKeepsASharedEntry: two cases blocking the same target in the
+// same network ACL share one entry; unblocking the first leaves it for
+// the second, and unblocking the second removes it.
+func TestUnblockKeepsASharedEntry(t *testing.T) {
+	et := newEngineTest(t)
+	ctx := context.Background()
+	if err := et.st.Update(ctx, func(tx *store.Tx) error {
+		return tx.CreateCase(store.Case{ID: "c2", State: "analyzed"}, "test")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p1 := et.plan(t)
+	in := testInput(target("203.0.113.5", 22, "tcp"), target("2001:db8::5", 0, ""))
+	in.CaseID = "c2"
+	p2, err := BuildPlan(ctx, in, et.Backends)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []Plan{p1, p2} {
+		if _, err := et.Apply(ctx, p); err != nil {
+			t.Fatalf("Apply(%s) = %v", p.CaseID, err)
+		}
+	}
+	undos := et.mem.undos
+	res, err := et.Unblock(ctx, "c1")
+	if err != nil || len(res.Actions) != 2 {
+		t.Fatalf("Unblock(c1) = %+v, %v", res, err)
+	}
+	for _, a := range res.Actions {
+		if a.Outcome != OutcomeKeptShared || !strings.Contains(a.Error, "case c2 still needs it") {
+			t.Errorf("Unblock(c1) %s = %s %q, want kept for c2", a.Key, a.Outcome, a.Error)
+		}
+	}
+	if et.mem.undos != undos {
+		t.Errorf("Unblock(c1) called the backend's Undo %d times, want none", et.mem.undos-undos)
+	}
+	if !strings.Contains(strings.Join(res.Lines(), "\n"), "stays in place: case c2 still needs it") {
+		t.Errorf("Lines() = %q", res.Lines())
+	}
+	res, err = et.Unblock(ctx, "c2")
+	if err != nil || len(res.Actions) != 2 || res.Actions[0].Outcome != OutcomeRemoved || et.mem.undos != undos+2 {
+		t.Errorf("Unblock(c2) = %+v, %v, %d undos; want both removed", res.Actions, err, et.mem.undos-undos)
+	}
+}

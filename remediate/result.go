@@ -16,6 +16,7 @@ const (
 	OutcomeFailed         Outcome = "failed"          // see Error; the block may still be partly in place
 	OutcomeRemoved        Outcome = "removed"         // Unblock undid it
 	OutcomeAlreadyRemoved Outcome = "already-removed" // Unblock found it undone already
+	OutcomeKeptShared     Outcome = "kept-shared"     // Unblock left it: another case's block is the same entry
 )
 
 // ActionResult is the outcome of one action.
@@ -119,6 +120,8 @@ func (r Result) Lines() []string {
 			line += "removed the block of " + what
 		case OutcomeAlreadyRemoved:
 			line += "the block of " + what + " was removed already"
+		case OutcomeKeptShared:
+			line += "the block of " + what + " stays in place: " + a.Error
 		default:
 			if a.Undo {
 				line += "could not remove the block of " + what + ": " + a.Error
