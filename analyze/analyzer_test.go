@@ -45,15 +45,8 @@ func seedNotice(evidence string) abuse.Notice {
 func seedFake(t *testing.T, flows ...string) *awstest.EC2Fake {
 	t.Helper()
 	awstest.Env(t)
-	f := awstest.NewEC2Fake(t)
-	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PrivateIP: "10.0.1.5",
-		PublicIP: "198.51.100.7", Groups: []string{"sg-web"}, Tags: map[string]string{"Name": "shop-web-1"}})
-	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
-		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.7", Groups: []string{"sg-web"}})
-	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
-		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"}}})
-	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a",
-		Egress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}})
+	f := awstest.SeedWorld(t, awstest.SeedOptions{Tags: map[string]string{"Name": "shop-web-1"},
+		GroupEgress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}})
 	f.AddFlowLog(awstest.FlowLog{ID: "fl-1", ResourceID: "subnet-a", LogGroup: "vpc-flow"})
 	for i, dst := range flows {
 		end := abuseAt.Add(time.Duration(i-len(flows)/2) * time.Minute)

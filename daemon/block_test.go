@@ -50,14 +50,7 @@ func (b *ec2Blocker) Maintain(ctx context.Context, now time.Time) (remediate.Mai
 func blockingHarness(t *testing.T, mode Mode) (*harness, *awstest.EC2Fake) {
 	t.Helper()
 	awstest.Env(t)
-	f := awstest.NewEC2Fake(t)
-	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.23",
-		PrivateIP: "10.0.1.5", Groups: []string{"sg-web"}})
-	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
-		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.23", Groups: []string{"sg-web"}})
-	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
-		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"}}})
-	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a"})
+	f := awstest.SeedWorld(t, awstest.SeedOptions{PublicIP: "198.51.100.23"})
 	policy := remediate.Policy{Kinds: []remediate.Kind{remediate.KindNACL}, RuleBand: [2]int32{40, 89}}
 	h := newHarness(t)
 	h.cfg.Mode = mode

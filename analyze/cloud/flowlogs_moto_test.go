@@ -47,8 +47,8 @@ func TestFlowTelemetryOnMoto(t *testing.T) {
 	const group = "vpc-flow-logs"
 	_, err := w.logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)})
 	fatalIf(t, "CreateLogGroup", err)
-	_, err = w.ec2.CreateFlowLogs(ctx, &ec2.CreateFlowLogsInput{
-		ResourceIds: []string{w.eni}, ResourceType: types.FlowLogsResourceTypeNetworkInterface, TrafficType: types.TrafficTypeAll,
+	_, err = w.EC2.CreateFlowLogs(ctx, &ec2.CreateFlowLogsInput{
+		ResourceIds: []string{w.ENI}, ResourceType: types.FlowLogsResourceTypeNetworkInterface, TrafficType: types.TrafficTypeAll,
 		LogGroupName: aws.String(group), DeliverLogsPermissionArn: aws.String("arn:aws:iam::123456789012:role/flow-logs"),
 	})
 	fatalIf(t, "CreateFlowLogs", err)
@@ -57,24 +57,24 @@ func TestFlowTelemetryOnMoto(t *testing.T) {
 	from, to := now.Add(-2*time.Hour), now
 	at := func(d time.Duration) time.Time { return now.Add(d) }
 	const target = "203.0.113.10"
-	putEvents(t, w.logs, group, w.eni+"-all",
-		flowLine(w.eni, target, 22, 6, 10, 600, at(-90*time.Minute), at(-89*time.Minute), "ACCEPT"),
-		flowLine(w.eni, target, 22, 6, 3, 180, at(-30*time.Minute), at(-29*time.Minute), "REJECT"),
-		flowLine(w.eni, target, 22, 6, 5, 300, at(-6*time.Minute), at(-5*time.Minute), "ACCEPT"),
-		flowLine(w.eni, target, 23, 6, 1, 60, at(-60*time.Minute), at(-59*time.Minute), "REJECT"),
-		flowLine(w.eni, "192.0.2.44", 443, 6, 7, 900, at(-50*time.Minute), at(-49*time.Minute), "ACCEPT"),
-		noData(w.eni, at(-20*time.Minute), at(-19*time.Minute)),
+	putEvents(t, w.logs, group, w.ENI+"-all",
+		flowLine(w.ENI, target, 22, 6, 10, 600, at(-90*time.Minute), at(-89*time.Minute), "ACCEPT"),
+		flowLine(w.ENI, target, 22, 6, 3, 180, at(-30*time.Minute), at(-29*time.Minute), "REJECT"),
+		flowLine(w.ENI, target, 22, 6, 5, 300, at(-6*time.Minute), at(-5*time.Minute), "ACCEPT"),
+		flowLine(w.ENI, target, 23, 6, 1, 60, at(-60*time.Minute), at(-59*time.Minute), "REJECT"),
+		flowLine(w.ENI, "192.0.2.44", 443, 6, 7, 900, at(-50*time.Minute), at(-49*time.Minute), "ACCEPT"),
+		noData(w.ENI, at(-20*time.Minute), at(-19*time.Minute)),
 		// Ended before the window, though its timestamp is within the
 		// slack FlowTelemetry reads: not counted.
-		flowLine(w.eni, target, 22, 6, 99, 9900, from.Add(-10*time.Minute), from.Add(-1*time.Minute), "ACCEPT"),
-		flowLine(w.eni, target, 22, 6, 99, 9900, at(-5*time.Hour), at(-299*time.Minute), "ACCEPT"),
+		flowLine(w.ENI, target, 22, 6, 99, 9900, from.Add(-10*time.Minute), from.Add(-1*time.Minute), "ACCEPT"),
+		flowLine(w.ENI, target, 22, 6, 99, 9900, at(-5*time.Hour), at(-299*time.Minute), "ACCEPT"),
 	)
 	// Another interface's stream: moto ignores the stream prefix, so this
 	// checks that the records' interface-id is honoured.
 	putEvents(t, w.logs, group, "eni-0ther-all", flowLine("eni-0ther", target, 22, 6, 50, 5000, at(-40*time.Minute), at(-39*time.Minute), "ACCEPT"))
 
 	tel, err := w.clients.FlowTelemetry(ctx, cloud.FlowQuery{
-		ENIs: []string{w.eni}, Targets: []netip.Addr{netip.MustParseAddr(target)}, From: from, To: to, Now: now,
+		ENIs: []string{w.ENI}, Targets: []netip.Addr{netip.MustParseAddr(target)}, From: from, To: to, Now: now,
 	})
 	if err != nil {
 		t.Fatalf("FlowTelemetry: %v", err)
@@ -95,14 +95,14 @@ func TestFlowTelemetryOnMoto(t *testing.T) {
 	}
 
 	// Records in the window, none to this target: covered, no flows.
-	tel, err = w.clients.FlowTelemetry(ctx, cloud.FlowQuery{LogGroup: group, ENIs: []string{w.eni},
+	tel, err = w.clients.FlowTelemetry(ctx, cloud.FlowQuery{LogGroup: group, ENIs: []string{w.ENI},
 		Targets: []netip.Addr{netip.MustParseAddr("198.51.100.200")}, From: from, To: to, Now: now})
 	if err != nil || !tel.Covered || tel.Records != 6 || len(tel.Flows) != 0 {
 		t.Errorf("FlowTelemetry(other target) = covered %v records %d flows %v, %v; want covered, 6, none", tel.Covered, tel.Records, tel.Flows, err)
 	}
 
 	// No records at all in the window: not covered.
-	tel, err = w.clients.FlowTelemetry(ctx, cloud.FlowQuery{LogGroup: group, ENIs: []string{w.eni},
+	tel, err = w.clients.FlowTelemetry(ctx, cloud.FlowQuery{LogGroup: group, ENIs: []string{w.ENI},
 		Targets: []netip.Addr{netip.MustParseAddr(target)}, From: now.Add(-30 * time.Hour), To: now.Add(-28 * time.Hour), Now: now})
 	if err != nil || tel.Covered || tel.Records != 0 || len(tel.Flows) != 0 {
 		t.Errorf("FlowTelemetry(empty window) = covered %v records %d flows %v, %v; want not covered", tel.Covered, tel.Records, tel.Flows, err)

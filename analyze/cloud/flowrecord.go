@@ -80,7 +80,7 @@ func (l layout) parseRecord(msg string) (flowRecord, error) {
 	if r.dstPort, err = strconv.Atoi(f[l.dstPort]); err != nil {
 		return flowRecord{}, fmt.Errorf("flow record dstport %q: %w", f[l.dstPort], err)
 	}
-	r.protocol = protocolName(f[l.proto])
+	r.protocol = ProtocolName(f[l.proto])
 	if r.packets, err = strconv.ParseInt(f[l.packets], 10, 64); err != nil {
 		return flowRecord{}, fmt.Errorf("flow record packets %q: %w", f[l.packets], err)
 	}

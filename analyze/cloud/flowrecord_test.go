@@ -49,8 +49,8 @@ func TestParseLayout(t *testing.T) {
 
 func TestProtocolName(t *testing.T) {
 	for in, want := range map[string]string{"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "tcp": "tcp", "47": "47"} {
-		if got := protocolName(in); got != want {
-			t.Errorf("protocolName(%q) = %q, want %q", in, got, want)
+		if got := ProtocolName(in); got != want {
+			t.Errorf("ProtocolName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -212,7 +212,7 @@ func (c *Clients) networkACL(ctx context.Context, vpcID, subnetID string) (*Netw
 	for _, e := range a.Entries {
 		entry := ACLEntry{
 			RuleNumber: aws.ToInt32(e.RuleNumber), Egress: aws.ToBool(e.Egress), Action: string(e.RuleAction),
-			Protocol: protocolName(aws.ToString(e.Protocol)), CIDR: aws.ToString(e.CidrBlock), IPv6CIDR: aws.ToString(e.Ipv6CidrBlock),
+			Protocol: ProtocolName(aws.ToString(e.Protocol)), CIDR: aws.ToString(e.CidrBlock), IPv6CIDR: aws.ToString(e.Ipv6CidrBlock),
 		}
 		if e.PortRange != nil {
 			entry.FromPort, entry.ToPort = aws.ToInt32(e.PortRange.From), aws.ToInt32(e.PortRange.To)
@@ -269,7 +269,7 @@ func (c *Clients) securityGroups(ctx context.Context, ids []string) ([]SecurityG
 func sgRules(perms []types.IpPermission) []SGRule {
 	var rules []SGRule
 	for _, p := range perms {
-		r := SGRule{Protocol: protocolName(aws.ToString(p.IpProtocol)), FromPort: aws.ToInt32(p.FromPort), ToPort: aws.ToInt32(p.ToPort)}
+		r := SGRule{Protocol: ProtocolName(aws.ToString(p.IpProtocol)), FromPort: aws.ToInt32(p.FromPort), ToPort: aws.ToInt32(p.ToPort)}
 		for _, ip := range p.IpRanges {
 			r.CIDRs = append(r.CIDRs, aws.ToString(ip.CidrIp))
 		}
@@ -301,9 +301,10 @@ func (c *Clients) ssmManaged(ctx context.Context, id string) (bool, error) {
 	return false, nil
 }
 
-// protocolName names the protocols people read; AWS writes "-1" for all,
-// and numbers in ACL entries.
-func protocolName(p string) string {
+// ProtocolName is an AWS protocol as people read it: "all" for "-1",
+// the name of a number AWS writes in ACL entries, security group rules
+// and flow logs ("6" is "tcp"), else p itself.
+func ProtocolName(p string) string {
 	switch p {
 	case "-1", "all":
 		return "all"

@@ -21,19 +21,19 @@ func TestResolveOnMoto(t *testing.T) {
 		ip         netip.Addr
 		resolvedBy string
 	}{
-		{"by instance id", w.instance, netip.Addr{}, cloud.ResolvedByInstanceID},
+		{"by instance id", w.Instance, netip.Addr{}, cloud.ResolvedByInstanceID},
 		// moto lacks the ENI association.public-ip filter: the chain
 		// must go on to DescribeAddresses.
-		{"by elastic IP", "", netip.MustParseAddr(w.eip), cloud.ResolvedByAddress},
+		{"by elastic IP", "", netip.MustParseAddr(w.EIP), cloud.ResolvedByAddress},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inst, err := w.clients.Resolve(ctx, tc.id, tc.ip)
 			if err != nil {
 				t.Fatalf("Resolve(%q, %v): %v", tc.id, tc.ip, err)
 			}
-			if !inst.Found || inst.InstanceID != w.instance || inst.ResolvedBy != tc.resolvedBy || inst.State != "running" {
+			if !inst.Found || inst.InstanceID != w.Instance || inst.ResolvedBy != tc.resolvedBy || inst.State != "running" {
 				t.Fatalf("Resolve = found %v id %q by %q state %q; want %s by %s, running",
-					inst.Found, inst.InstanceID, inst.ResolvedBy, inst.State, w.instance, tc.resolvedBy)
+					inst.Found, inst.InstanceID, inst.ResolvedBy, inst.State, w.Instance, tc.resolvedBy)
 			}
 			checkMotoInstance(t, w, inst)
 		})
@@ -45,12 +45,12 @@ func checkMotoInstance(t *testing.T, w *motoWorld, inst cloud.Instance) {
 	if inst.Tags["Name"] != "web-1" || inst.Tags["team"] != "web" {
 		t.Errorf("Tags = %v, want Name=web-1 team=web", inst.Tags)
 	}
-	if inst.VPCID != w.vpc || inst.SubnetID != w.subnet || inst.Region != "us-east-1" || inst.LaunchTime == nil {
-		t.Errorf("VPC %q subnet %q region %q launch %v; want %s %s us-east-1 and a time", inst.VPCID, inst.SubnetID, inst.Region, inst.LaunchTime, w.vpc, w.subnet)
+	if inst.VPCID != w.VPC || inst.SubnetID != w.Subnet || inst.Region != "us-east-1" || inst.LaunchTime == nil {
+		t.Errorf("VPC %q subnet %q region %q launch %v; want %s %s us-east-1 and a time", inst.VPCID, inst.SubnetID, inst.Region, inst.LaunchTime, w.VPC, w.Subnet)
 	}
 	acl := inst.NetworkACL
-	if acl == nil || acl.ID != w.acl || acl.IsDefault || acl.AssociationID == "" {
-		t.Fatalf("NetworkACL = %+v, want %s, not default, with the subnet's association", acl, w.acl)
+	if acl == nil || acl.ID != w.ACL || acl.IsDefault || acl.AssociationID == "" {
+		t.Fatalf("NetworkACL = %+v, want %s, not default, with the subnet's association", acl, w.ACL)
 	}
 	want := []cloud.ACLEntry{
 		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "all", CIDR: "0.0.0.0/0"},
@@ -65,19 +65,19 @@ func checkMotoInstance(t *testing.T, w *motoWorld, inst cloud.Instance) {
 	if !slices.Equal(egress, want) {
 		t.Errorf("egress ACL entries = %+v, want %+v", egress, want)
 	}
-	if len(inst.SecurityGroups) != 1 || inst.SecurityGroups[0].ID != w.group || inst.SecurityGroups[0].Name != "web" {
-		t.Fatalf("SecurityGroups = %+v, want [%s web]", inst.SecurityGroups, w.group)
+	if len(inst.SecurityGroups) != 1 || inst.SecurityGroups[0].ID != w.Group || inst.SecurityGroups[0].Name != "web" {
+		t.Fatalf("SecurityGroups = %+v, want [%s web]", inst.SecurityGroups, w.Group)
 	}
 	if !slices.ContainsFunc(inst.SecurityGroups[0].Egress, func(r cloud.SGRule) bool {
 		return r.Protocol == "tcp" && r.FromPort == 443 && r.ToPort == 443 && slices.Equal(r.CIDRs, []string{"203.0.113.0/24"})
 	}) {
 		t.Errorf("egress rules = %+v, want tcp 443 to 203.0.113.0/24", inst.SecurityGroups[0].Egress)
 	}
-	if len(inst.ENIs) != 1 || inst.ENIs[0].ID != w.eni || len(inst.ENIs[0].PrivateIPs) == 0 || inst.ENIs[0].SubnetID != w.subnet {
-		t.Errorf("ENIs = %+v, want [%s] in %s with a private IP", inst.ENIs, w.eni, w.subnet)
+	if len(inst.ENIs) != 1 || inst.ENIs[0].ID != w.ENI || len(inst.ENIs[0].PrivateIPs) == 0 || inst.ENIs[0].SubnetID != w.Subnet {
+		t.Errorf("ENIs = %+v, want [%s] in %s with a private IP", inst.ENIs, w.ENI, w.Subnet)
 	}
-	if !slices.Contains(inst.PublicIPs, w.eip) {
-		t.Errorf("PublicIPs = %v, want it to hold the Elastic IP %s", inst.PublicIPs, w.eip)
+	if !slices.Contains(inst.PublicIPs, w.EIP) {
+		t.Errorf("PublicIPs = %v, want it to hold the Elastic IP %s", inst.PublicIPs, w.EIP)
 	}
 	// moto has no SSM DescribeInstanceInformation (it answers 500).
 	if inst.SSMManaged != nil || !strings.Contains(inst.Note, "SSM status unknown") {
@@ -88,8 +88,8 @@ func checkMotoInstance(t *testing.T, w *motoWorld, inst cloud.Instance) {
 func TestResolveTerminatedOnMoto(t *testing.T) {
 	w := newMotoWorld(t)
 	ctx := context.Background()
-	gone := w.runInstance(t, "old")
-	_, err := w.ec2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{gone}})
+	gone := w.RunInstance(t, "old")
+	_, err := w.EC2.TerminateInstances(ctx, &ec2.TerminateInstancesInput{InstanceIds: []string{gone}})
 	fatalIf(t, "TerminateInstances", err)
 
 	inst, err := w.clients.Resolve(ctx, gone, netip.Addr{})

@@ -87,14 +87,8 @@ host_evidence = "local"
 // at fault with its evidence lines. EC2 is our fake over HTTP.
 func TestAnalyzeJSON(t *testing.T) {
 	awstest.Env(t)
-	f := awstest.NewEC2Fake(t)
-	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.7",
-		Groups: []string{"sg-web"}})
-	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
-		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.7", Groups: []string{"sg-web"}})
-	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}})
-	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a"})
-	f.SetSSMManaged("i-0a1b2c3d4e5f60718")
+	f := awstest.SeedWorld(t, awstest.SeedOptions{})
+	f.SetSSMManaged(awstest.SeedInstanceID)
 	webRoot, accessLog, script := seedHost(t)
 	cfg := hostConfigFile(t, f.URL(), webRoot, accessLog)
 

@@ -209,14 +209,7 @@ func TestBlackBox(t *testing.T) {
 // nothing twice, the reply lists the blocks, and `unblock` in another
 // process restores the ACL exactly.
 func TestBlackBoxBlocking(t *testing.T) {
-	emu := awstest.NewEC2Fake(t)
-	emu.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.23",
-		PrivateIP: "10.0.1.5", Groups: []string{"sg-web"}})
-	emu.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
-		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.23", Groups: []string{"sg-web"}})
-	emu.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
-		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"}}})
-	emu.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a"})
+	emu := awstest.SeedWorld(t, awstest.SeedOptions{PublicIP: "198.51.100.23"})
 	original, _ := emu.NetworkACL("acl-a")
 	b := newBlackBox(t, fmt.Sprintf(`[aws]
 endpoint_url = %q

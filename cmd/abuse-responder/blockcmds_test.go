@@ -22,18 +22,8 @@ import (
 func blockWorld(t *testing.T) *awstest.EC2Fake {
 	t.Helper()
 	awstest.Env(t)
-	f := awstest.NewEC2Fake(t)
-	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.7",
-		PrivateIP: "10.0.1.5", Groups: []string{"sg-web"}})
-	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0a1b2c3d4e5f60718",
-		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.7", Groups: []string{"sg-web"}})
-	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
-		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"},
-		{RuleNumber: 100, Egress: false, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"},
-	}})
-	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a",
-		Egress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}})
-	return f
+	return awstest.SeedWorld(t, awstest.SeedOptions{IngressAllow: true,
+		GroupEgress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}}}})
 }
 
 // blockConfig is hostConfigFile plus a [remediate] section.

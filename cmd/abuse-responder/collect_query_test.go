@@ -23,6 +23,31 @@ func runCollect(t *testing.T, stdin string, args ...string) (int, string, string
 	return cmdCollect(e, args), stdout.String(), stderr.String()
 }
 
+// ssmCollect makes the fake's SSM run collect on the seed instance as the
+// instance would: the pipe's base64 decoded onto the stdin of this
+// package's own `collect --json --query -`, with the instance's own
+// config over seedHost's infected host. It returns the host's script.
+func ssmCollect(t *testing.T, f *awstest.EC2Fake) (script string) {
+	t.Helper()
+	f.SetSSMManaged(awstest.SeedInstanceID)
+	webRoot, accessLog, script := seedHost(t)
+	remoteCfg := hostConfigFile(t, "", webRoot, accessLog)
+	pipe := regexp.MustCompile(`^echo ([A-Za-z0-9+/=]+) \| base64 -d \| /usr/local/bin/abuse-responder collect --json --query -$`)
+	f.SetCommandRunnerResult(func(id string, cmds []string) awstest.CommandResult {
+		m := pipe.FindStringSubmatch(strings.Join(cmds, "\n"))
+		if m == nil {
+			return awstest.CommandResult{Status: "Failed", Stderr: "unexpected command"}
+		}
+		stdin, _ := base64.StdEncoding.DecodeString(m[1])
+		code, out, errOut := runCollect(t, string(stdin), "--json", "--config", remoteCfg, "--query", "-")
+		if code != 0 {
+			return awstest.CommandResult{Status: "Failed", ResponseCode: code, Stdout: out, Stderr: errOut}
+		}
+		return awstest.CommandResult{Status: "Success", Stdout: out, Stderr: errOut}
+	})
+	return script
+}
+
 // seedQuery is the seed notice's case as a query: abuse time ± 1h.
 const seedQuery = `{"case_id":"13051177299-1","from":"2026-04-14T00:47:02Z","to":"2026-04-14T02:47:02Z",
  "targets":[{"ip":"203.0.113.10","port":443,"protocol":"tcp"}],"target_hosts":["shop.example.org"]}`
@@ -87,29 +112,8 @@ func TestCollectQueryRejects(t *testing.T) {
 // host fixture, and the analysis names the instance's script.
 func TestAnalyzeThroughSSM(t *testing.T) {
 	awstest.Env(t)
-	f := awstest.NewEC2Fake(t)
-	f.AddInstance(awstest.Instance{ID: "i-0a1b2c3d4e5f60718", VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.7",
-		Groups: []string{"sg-web"}})
-	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}})
-	f.AddSecurityGroup(awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a"})
-	f.SetSSMManaged("i-0a1b2c3d4e5f60718")
-
-	// The instance: the infected host and its own config.
-	webRoot, accessLog, script := seedHost(t)
-	remoteCfg := hostConfigFile(t, "", webRoot, accessLog)
-	pipe := regexp.MustCompile(`^echo ([A-Za-z0-9+/=]+) \| base64 -d \| /usr/local/bin/abuse-responder collect --json --query -$`)
-	f.SetCommandRunnerResult(func(id string, cmds []string) awstest.CommandResult {
-		m := pipe.FindStringSubmatch(strings.Join(cmds, "\n"))
-		if m == nil {
-			return awstest.CommandResult{Status: "Failed", Stderr: "unexpected command"}
-		}
-		stdin, _ := base64.StdEncoding.DecodeString(m[1])
-		code, out, errOut := runCollect(t, string(stdin), "--json", "--config", remoteCfg, "--query", "-")
-		if code != 0 {
-			return awstest.CommandResult{Status: "Failed", ResponseCode: code, Stdout: out, Stderr: errOut}
-		}
-		return awstest.CommandResult{Status: "Success", Stdout: out, Stderr: errOut}
-	})
+	f := awstest.SeedWorld(t, awstest.SeedOptions{})
+	script := ssmCollect(t, f)
 
 	// This machine: a clean host, configured to collect through SSM.
 	cleanRoot, cleanLog := t.TempDir(), filepath.Join(t.TempDir(), "access.log")

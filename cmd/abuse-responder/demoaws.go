@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/abuse-responder/abuse-responder/analyze/cloud"
 	"github.com/abuse-responder/abuse-responder/config"
 	"github.com/abuse-responder/abuse-responder/internal/ec2emu"
 	"github.com/abuse-responder/abuse-responder/store"
@@ -208,24 +209,9 @@ func printACL(w io.Writer, entries []ec2emu.ACLEntry) {
 		if int(e.RuleNumber) >= demoRuleBand[0] && int(e.RuleNumber) <= demoRuleBand[1] {
 			note = "  <- abuse-responder's band"
 		}
-		line := fmt.Sprintf("   %-6s %-6s %-18s %-8s %-6s%s", rule, e.Action, cidr, protocolName(e.Protocol), aclPorts(e), note)
+		line := fmt.Sprintf("   %-6s %-6s %-18s %-8s %-6s%s", rule, e.Action, cidr, cloud.ProtocolName(e.Protocol), aclPorts(e), note)
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
 	}
-}
-
-// protocolName turns an ACL entry's protocol number into its name.
-func protocolName(p string) string {
-	switch p {
-	case "-1":
-		return "all"
-	case "6":
-		return "tcp"
-	case "17":
-		return "udp"
-	case "1":
-		return "icmp"
-	}
-	return p
 }
 
 // aclPorts is an entry's port range; ports mean something for TCP and

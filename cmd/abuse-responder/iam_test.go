@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -101,27 +99,18 @@ func loadPolicy(t *testing.T, name string) (iamPolicy, map[string]bool) {
 func iamWorld(t *testing.T, enis int) *awstest.EC2Fake {
 	t.Helper()
 	awstest.Env(t)
-	f := awstest.NewEC2Fake(t)
-	const inst = "i-0a1b2c3d4e5f60718"
-	f.AddInstance(awstest.Instance{ID: inst, VPCID: "vpc-a", SubnetID: "subnet-a", PublicIP: "198.51.100.7",
-		PrivateIP: "10.0.1.5", Groups: []string{"sg-web"}})
-	f.AddENI(awstest.ENI{ID: "eni-web", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: inst,
-		PrivateIPs: []string{"10.0.1.5"}, PublicIP: "198.51.100.7", Groups: []string{"sg-web"}})
+	const inst = awstest.SeedInstanceID
+	f := awstest.SeedWorld(t, awstest.SeedOptions{IngressAllow: true,
+		GroupIngress: []awstest.SGRule{{Protocol: "tcp", FromPort: 443, ToPort: 443, CIDRs: []string{"0.0.0.0/0"}}},
+		// The notice gives no protocol, so all egress by address goes;
+		// the rule naming a group stays and must be authorized on the copy.
+		GroupEgress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}},
+			{Protocol: "tcp", FromPort: 5432, ToPort: 5432, Groups: []string{"sg-db"}}}})
 	for i := 1; i < enis; i++ {
 		f.AddENI(awstest.ENI{ID: fmt.Sprintf("eni-web%d", i), VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: inst,
 			PrivateIPs: []string{fmt.Sprintf("10.0.1.%d", 5+i)}, Groups: []string{"sg-web"}})
 	}
-	f.AddNetworkACL(awstest.NetworkACL{ID: "acl-a", VPCID: "vpc-a", Subnets: []string{"subnet-a"}, Entries: []awstest.ACLEntry{
-		{RuleNumber: 100, Egress: true, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"},
-		{RuleNumber: 100, Egress: false, Action: "allow", Protocol: "-1", CIDR: "0.0.0.0/0"},
-	}})
 	f.AddSecurityGroup(
-		awstest.SecurityGroup{ID: "sg-web", Name: "web", VPCID: "vpc-a",
-			Ingress: []awstest.SGRule{{Protocol: "tcp", FromPort: 443, ToPort: 443, CIDRs: []string{"0.0.0.0/0"}}},
-			// The notice gives no protocol, so all egress by address goes;
-			// the rule naming a group stays and must be authorized on the copy.
-			Egress: []awstest.SGRule{{Protocol: "-1", CIDRs: []string{"0.0.0.0/0"}},
-				{Protocol: "tcp", FromPort: 5432, ToPort: 5432, Groups: []string{"sg-db"}}}},
 		awstest.SecurityGroup{ID: "sg-db", Name: "db", VPCID: "vpc-a"},
 		awstest.SecurityGroup{ID: iamQuarantineGroup, Name: "quarantine", VPCID: "vpc-a"},
 	)
@@ -139,22 +128,7 @@ func iamWorld(t *testing.T, enis int) *awstest.EC2Fake {
 	// SSM runs collect on the instance over the seed's infected host, as
 	// TestAnalyzeThroughSSM does, so that SendCommand and
 	// GetCommandInvocation run and succeed.
-	f.SetSSMManaged(inst)
-	webRoot, accessLog, _ := seedHost(t)
-	remoteCfg := hostConfigFile(t, "", webRoot, accessLog)
-	pipe := regexp.MustCompile(`^echo ([A-Za-z0-9+/=]+) \| base64 -d \| /usr/local/bin/abuse-responder collect --json --query -$`)
-	f.SetCommandRunnerResult(func(id string, cmds []string) awstest.CommandResult {
-		m := pipe.FindStringSubmatch(strings.Join(cmds, "\n"))
-		if m == nil {
-			return awstest.CommandResult{Status: "Failed", Stderr: "unexpected command"}
-		}
-		stdin, _ := base64.StdEncoding.DecodeString(m[1])
-		code, out, errOut := runCollect(t, string(stdin), "--json", "--config", remoteCfg, "--query", "-")
-		if code != 0 {
-			return awstest.CommandResult{Status: "Failed", ResponseCode: code, Stdout: out, Stderr: errOut}
-		}
-		return awstest.CommandResult{Status: "Success", Stdout: out, Stderr: errOut}
-	})
+	ssmCollect(t, f)
 	return f
 }
 

@@ -302,7 +302,9 @@ func tagList(form map[string][]string, prefix string) [][2]string {
 	}
 }
 
-func (f *EC2Fake) createTags(c Call) (any, error) {
+// tagResources is the call's ResourceIds, each of which must exist, once
+// the call is not a dry run.
+func (f *EC2Fake) tagResources(c Call) ([]string, error) {
 	ids := list(c.Params, "ResourceId")
 	for _, id := range ids {
 		if f.tagsOf(id) == nil {
@@ -310,6 +312,14 @@ func (f *EC2Fake) createTags(c Call) (any, error) {
 		}
 	}
 	if err := dryRun(c); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func (f *EC2Fake) createTags(c Call) (any, error) {
+	ids, err := f.tagResources(c)
+	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
@@ -323,13 +333,8 @@ func (f *EC2Fake) createTags(c Call) (any, error) {
 // deleteTags deletes the named keys; a key given with a value is deleted
 // only when the value matches, as on AWS.
 func (f *EC2Fake) deleteTags(c Call) (any, error) {
-	ids := list(c.Params, "ResourceId")
-	for _, id := range ids {
-		if f.tagsOf(id) == nil {
-			return nil, errorf(400, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id)
-		}
-	}
-	if err := dryRun(c); err != nil {
+	ids, err := f.tagResources(c)
+	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {

@@ -180,22 +180,31 @@ func sameAtom(a, b SGRule) bool {
 		slices.Equal(a.CIDRs, b.CIDRs) && slices.Equal(a.IPv6CIDRs, b.IPv6CIDRs) && slices.Equal(a.Groups, b.Groups)
 }
 
+// groupRules is the rules of the call's group that it changes (ingress
+// or egress), and the rules it names.
+func (f *EC2Fake) groupRules(c Call, egress bool) (*[]SGRule, []SGRule, error) {
+	g := f.group(c.Params.Get("GroupId"))
+	if g == nil {
+		return nil, nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", c.Params.Get("GroupId"))
+	}
+	rules, err := permissions(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if egress {
+		return &g.Egress, rules, nil
+	}
+	return &g.Ingress, rules, nil
+}
+
 // authorizeSecurityGroup adds rules; a rule already there is
 // InvalidPermission.Duplicate, as on AWS. The group keeps one destination
 // per rule.
 func (f *EC2Fake) authorizeSecurityGroup(egress bool) func(Call) (any, error) {
 	return func(c Call) (any, error) {
-		g := f.group(c.Params.Get("GroupId"))
-		if g == nil {
-			return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", c.Params.Get("GroupId"))
-		}
-		rules, err := permissions(c)
+		have, rules, err := f.groupRules(c, egress)
 		if err != nil {
 			return nil, err
-		}
-		have := &g.Ingress
-		if egress {
-			have = &g.Egress
 		}
 		existing := atoms(*have)
 		add := atoms(rules)
@@ -208,9 +217,7 @@ func (f *EC2Fake) authorizeSecurityGroup(egress bool) func(Call) (any, error) {
 			return nil, err
 		}
 		*have = append(existing, add...)
-		return struct {
-			Return bool `xml:"return"`
-		}{true}, nil
+		return ok{true}, nil
 	}
 }
 
@@ -218,17 +225,9 @@ func (f *EC2Fake) authorizeSecurityGroup(egress bool) func(Call) (any, error) {
 // InvalidPermission.NotFound.
 func (f *EC2Fake) revokeSecurityGroup(egress bool) func(Call) (any, error) {
 	return func(c Call) (any, error) {
-		g := f.group(c.Params.Get("GroupId"))
-		if g == nil {
-			return nil, errorf(400, "InvalidGroup.NotFound", "The security group '%s' does not exist", c.Params.Get("GroupId"))
-		}
-		rules, err := permissions(c)
+		have, rules, err := f.groupRules(c, egress)
 		if err != nil {
 			return nil, err
-		}
-		have := &g.Ingress
-		if egress {
-			have = &g.Egress
 		}
 		left := atoms(*have)
 		for _, a := range atoms(rules) {

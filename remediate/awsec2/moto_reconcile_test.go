@@ -44,7 +44,7 @@ func TestReconcileOnMoto(t *testing.T) {
 	applied := w.aclJSON(t)
 
 	// Someone deletes our entry by hand.
-	_, err = w.ec2.DeleteNetworkAclEntry(ctx, &ec2.DeleteNetworkAclEntryInput{NetworkAclId: aws.String(w.acl),
+	_, err = w.EC2.DeleteNetworkAclEntry(ctx, &ec2.DeleteNetworkAclEntryInput{NetworkAclId: aws.String(w.ACL),
 		RuleNumber: aws.Int32(plan.Actions[0].RuleNumber), Egress: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)

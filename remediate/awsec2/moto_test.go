@@ -23,7 +23,7 @@ func motoInput(w *motoWorld, kinds []remediate.Kind, targets ...string) remediat
 			in.Targets = append(in.Targets, target(ip, "tcp", uint16(atoi(port))))
 		}
 	}
-	in.Instances[0].ID = w.instance
+	in.Instances[0].ID = w.Instance
 	in.Policy.QuarantineGroup = w.quarantine
 	return in
 }
@@ -38,8 +38,8 @@ func TestNACLOnMoto(t *testing.T) {
 	}
 	for i, a := range actions {
 		// 40 and 41: inside the band, before the allows at 100 and 110.
-		if a.Resource != w.acl || a.RuleNumber != int32(40+i) {
-			t.Errorf("action %d = %s rule %d, want %s rule %d", i, a.Resource, a.RuleNumber, w.acl, 40+i)
+		if a.Resource != w.ACL || a.RuleNumber != int32(40+i) {
+			t.Errorf("action %d = %s rule %d, want %s rule %d", i, a.Resource, a.RuleNumber, w.ACL, 40+i)
 		}
 	}
 	var changes []remediate.Change
@@ -103,7 +103,7 @@ func TestSecurityGroupSwapOnMoto(t *testing.T) {
 	if got := w.eniGroups(t); !slices.Equal(got, original) {
 		t.Errorf("groups after Undo = %v, want %v", got, original)
 	}
-	out, err := w.ec2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{swapped[0]}})
+	out, err := w.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{swapped[0]}})
 	if err == nil && len(out.SecurityGroups) > 0 {
 		t.Errorf("per-case group %s still exists after Undo", swapped[0])
 	}

@@ -17,7 +17,7 @@ import (
 // "volume snapshot description".
 func (w *motoWorld) caseSnapshots(t *testing.T) []string {
 	t.Helper()
-	out, err := w.ec2.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{
+	out, err := w.EC2.DescribeSnapshots(context.Background(), &ec2.DescribeSnapshotsInput{
 		Filters: []types.Filter{{Name: aws.String("tag:abuse-responder:case"), Values: []string{"case-7"}}},
 	})
 	fatalIf(t, "DescribeSnapshots", err)

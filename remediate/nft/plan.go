@@ -58,14 +58,75 @@ func blockOf(target netip.Prefix, proto string, port uint16) (block, error) {
 	return block{prefix: p, proto: proto, port: port}, nil
 }
 
-// actionKey is "<case>:nftables:<cidr>:<proto>:<port>", with "all" for
-// every protocol.
-func actionKey(caseID string, b block) string {
+// Block is one target the nftables backend can block: an address, a
+// protocol ("tcp", "udp", or "" for all) and a port (0 for all).
+type Block struct{ b block }
+
+// Describe writes the block as people read it: "203.0.113.5 port 22/tcp".
+func (b Block) Describe() string { return b.b.describe() }
+
+// Calls are the nft commands that block b in table, with its timeout
+// and the key as comment. With withLayout they first create the table, the
+// chain, the sets and the rules, as on a host without our table.
+func (b Block) Calls(table string, withLayout bool, ttl time.Duration, key string) []string {
+	o := ops{elems: b.b.sets()}
+	if withLayout {
+		o.table, o.chain, o.sets, o.rules = true, true, layout, true
+	}
+	return o.calls(table, b.b, ttl, key)
+}
+
+// PlanTargets is the part of a plan that needs no nftables: it checks
+// in.Targets and makes one action per distinct key, in order. keyOf
+// writes the key around "<cidr>:<proto>:<port>" (proto "all" for every
+// protocol); action fills the rest of the action (Reason, Resource,
+// Calls, the instance) for blk, first when no action comes before it,
+// and PlanTargets sets Key, Kind, Target, Protocol and Port. A target
+// nftables cannot block, a key longer than an nft comment, or an error
+// from action is a Refusal.
+func PlanTargets(in remediate.Input, keyOf func(tail string) string,
+	action func(blk Block, key string, first bool) (remediate.Action, error)) ([]remediate.Action, []remediate.Refusal) {
+	var (
+		actions  []remediate.Action
+		refusals []remediate.Refusal
+		seen     = map[string]bool{}
+	)
+	for _, t := range in.Targets {
+		addr := t.IP.Unmap()
+		blk, err := blockOf(netip.PrefixFrom(addr, addr.BitLen()), strings.ToLower(t.Protocol), t.Port)
+		if err != nil {
+			refusals = append(refusals, remediate.Refusal{What: t.String(), Reason: err.Error()})
+			continue
+		}
+		key := keyOf(keyTail(blk))
+		if seen[key] {
+			continue
+		}
+		if len(key) > maxComment {
+			refusals = append(refusals, remediate.Refusal{What: key, Reason: fmt.Sprintf("the key is longer than an nft comment (%d bytes)", maxComment)})
+			continue
+		}
+		seen[key] = true
+		a, err := action(Block{blk}, key, len(actions) == 0)
+		if err != nil {
+			refusals = append(refusals, remediate.Refusal{What: key, Reason: err.Error()})
+			continue
+		}
+		a.Key, a.Kind = key, remediate.KindNftables
+		a.Target, a.Protocol, a.Port = blk.prefix, blk.proto, blk.port
+		actions = append(actions, a)
+	}
+	return actions, refusals
+}
+
+// keyTail is "<cidr>:<proto>:<port>", with "all" for every protocol: the
+// end of an action's key.
+func keyTail(b block) string {
 	proto := b.proto
 	if proto == "" {
 		proto = "all"
 	}
-	return fmt.Sprintf("%s:nftables:%s:%s:%d", caseID, b.prefix, proto, b.port)
+	return fmt.Sprintf("%s:%s:%d", b.prefix, proto, b.port)
 }
 
 // describe writes the block as people read it.
@@ -104,52 +165,21 @@ func (b *Backend) Plan(ctx context.Context, in remediate.Input) ([]remediate.Act
 	if err != nil {
 		return nil, nil, err
 	}
-	var (
-		actions  []remediate.Action
-		refusals []remediate.Refusal
-		seen     = map[string]bool{}
-		built    bool // an earlier action creates the table, chain, sets, rules
-	)
-	for _, t := range in.Targets {
-		addr := t.IP.Unmap()
-		blk, err := blockOf(netip.PrefixFrom(addr, addr.BitLen()), strings.ToLower(t.Protocol), t.Port)
-		if err != nil {
-			refusals = append(refusals, remediate.Refusal{What: t.String(), Reason: err.Error()})
-			continue
-		}
-		key := actionKey(in.CaseID, blk)
-		if seen[key] {
-			continue
-		}
-		if len(key) > maxComment {
-			refusals = append(refusals, remediate.Refusal{What: key, Reason: fmt.Sprintf("the key is longer than an nft comment (%d bytes)", maxComment)})
-			continue
-		}
-		seen[key] = true
-		o, err := diff(rs, blk)
-		if err != nil {
-			refusals = append(refusals, remediate.Refusal{What: key, Reason: err.Error()})
-			continue
-		}
-		if built {
-			o = ops{elems: o.elems}
-		}
-		built = true
-		reason := fmt.Sprintf("%s: reject %s from this host in table inet %s", in.Type, blk.describe(), b.table)
-		if len(o.elems) == 0 {
-			reason += " (already blocked)"
-		}
-		actions = append(actions, remediate.Action{
-			Key:      key,
-			Kind:     remediate.KindNftables,
-			Reason:   reason,
-			Resource: "host",
-			Target:   blk.prefix,
-			Protocol: blk.proto,
-			Port:     blk.port,
-			Calls:    o.calls(b.table, blk, in.Policy.BlockTTL, key),
+	actions, refusals := PlanTargets(in, func(tail string) string { return in.CaseID + ":nftables:" + tail },
+		func(blk Block, key string, first bool) (remediate.Action, error) {
+			o, err := diff(rs, blk.b)
+			if err != nil {
+				return remediate.Action{}, err
+			}
+			if !first { // an earlier action creates the table, chain, sets, rules
+				o = ops{elems: o.elems}
+			}
+			reason := fmt.Sprintf("%s: reject %s from this host in table inet %s", in.Type, blk.Describe(), b.table)
+			if len(o.elems) == 0 {
+				reason += " (already blocked)"
+			}
+			return remediate.Action{Reason: reason, Resource: "host", Calls: o.calls(b.table, blk.b, in.Policy.BlockTTL, key)}, nil
 		})
-	}
 	return actions, refusals, nil
 }
 
