@@ -86,6 +86,35 @@ func (d *Daemon) advanceBlocking(ctx context.Context) error {
 		d.metrics.blockFailures.Inc()
 		log.Warn("blocking failed; will retry", "err", err)
 	}
+	return d.advanceAdditional(ctx)
+}
+
+// advanceAdditional blocks the additional reports waiting, with the same
+// backoff as a case's first block.
+func (d *Daemon) advanceAdditional(ctx context.Context) error {
+	if d.cfg.Mode != ModeBlockThenConfirm {
+		return nil
+	}
+	pending, err := d.pendingAdditional(ctx)
+	if err != nil {
+		return fmt.Errorf("additional reports waiting for a block: %w", err)
+	}
+	for _, p := range pending {
+		if !d.blockDue(p.key) {
+			continue
+		}
+		err := d.blockAdditional(ctx, p)
+		if err == nil {
+			delete(d.blockRetry, p.key)
+			continue
+		}
+		if ctx.Err() != nil || errors.Is(err, errCrash) {
+			return err
+		}
+		d.blockFailed(p.key)
+		d.metrics.blockFailures.Inc()
+		d.log.Warn("blocking an additional report failed; will retry", "case", p.c.ID, "err", err)
+	}
 	return nil
 }
 
@@ -266,17 +295,29 @@ func (d *Daemon) analysisFor(ctx context.Context, caseID string) (*analyze.Analy
 	return an, err
 }
 
-// blockResult returns the recorded outcome of a case's block, or nil.
+// blockResult returns the recorded outcome of a case's blocks (the first
+// notice's and any additional report's, in that order), or nil.
 func blockResult(tx *store.Tx, caseID string) (*remediate.Result, error) {
-	e, ok, err := tx.Effect(blocksKey(caseID))
-	if err != nil || !ok {
+	effects, err := tx.Effects(caseID)
+	if err != nil {
 		return nil, err
 	}
-	var res remediate.Result
-	if err := json.Unmarshal([]byte(e.Detail), &res); err != nil {
-		return nil, fmt.Errorf("decode the block result of %s: %w", caseID, err)
+	var all *remediate.Result
+	for _, e := range effects {
+		if e.Kind != "blocks" {
+			continue
+		}
+		var res remediate.Result
+		if err := json.Unmarshal([]byte(e.Detail), &res); err != nil {
+			return nil, fmt.Errorf("decode the block result %s: %w", e.Key, err)
+		}
+		if all == nil {
+			all = &remediate.Result{CaseID: caseID, Actions: []remediate.ActionResult{}}
+		}
+		all.Actions = append(all.Actions, res.Actions...)
+		all.Refused = append(all.Refused, res.Refused...)
 	}
-	return &res, nil
+	return all, nil
 }
 
 func applied(res remediate.Result) bool {

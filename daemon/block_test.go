@@ -28,7 +28,11 @@ type ec2Blocker struct {
 func (b *ec2Blocker) Plan(ctx context.Context, c store.Case, an *analyze.Analysis) (remediate.Plan, error) {
 	in := remediate.Input{CaseID: c.ID, Type: c.Type, Targets: c.Notice.Targets, Policy: b.policy}
 	for _, r := range c.Notice.Resources {
-		in.Instances = append(in.Instances, remediate.InstanceRef{ID: r.InstanceID, Region: r.Region, Account: c.AccountID})
+		region := r.Region
+		if region == "" && len(c.Notice.Regions) > 0 {
+			region = c.Notice.Regions[0] // as cmd's remediation does
+		}
+		in.Instances = append(in.Instances, remediate.InstanceRef{ID: r.InstanceID, Region: region, Account: c.AccountID})
 	}
 	p, err := remediate.BuildPlan(ctx, in, b.backends)
 	for i := range p.Actions {
@@ -292,5 +296,56 @@ func TestBlockPermanentFailureNeedsHuman(t *testing.T) {
 	}
 	if n := len(h.sentTo(awsAddr)); n != 0 {
 		t.Errorf("%d replies to AWS, want none", n)
+	}
+}
+
+// TestAdditionalReportIsBlocked: AWS writes again about another instance
+// of the case; it is blocked too, the admins get the case again with a
+// fresh token (the first summary's confirm no longer counts), and the
+// reply lists the blocks of both instances.
+func TestAdditionalReportIsBlocked(t *testing.T) {
+	h, f := blockingHarness(t, ModeBlockThenConfirm)
+	f.AddInstance(awstest.Instance{ID: "i-0bbbbbbbbbbbbbbb1", VPCID: "vpc-a", SubnetID: "subnet-a", PrivateIP: "10.0.1.6", Groups: []string{"sg-web"}})
+	f.AddENI(awstest.ENI{ID: "eni-two", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0bbbbbbbbbbbbbbb1",
+		PrivateIPs: []string{"10.0.1.6"}, Groups: []string{"sg-web"}})
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	first := messageID(t, h.sentTo("ops@example.com")[0].Raw)
+	if err := h.imap.Deliver(testdataMail(t, "testdata/additional.eml", time.Now(), noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the second summary", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
+	if n := len(denies(f)); n != 6 {
+		t.Fatalf("%d deny entries, want 6 (4 for the first instance, 2 for the additional report)", n)
+	}
+	second := h.sentTo("ops@example.com")[1]
+	text := unfold(string(second.Raw))
+	for _, want := range []string{"i-0bbbbbbbbbbbbbbb1", "blocked egress tcp to 203.0.113.77/32 port 22", "a confirm of an earlier one no longer counts"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("second summary lacks %q:\n%s", want, text)
+		}
+	}
+
+	// The first summary's token is for the older draft: refused.
+	if err := h.imap.Deliver(approvalMail(testApprover, first, "confirm", approverAuth)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.sentTo(awsAddr)); n != 0 {
+		t.Fatalf("a confirm of the first summary sent %d replies, want none", n)
+	}
+	if err := h.imap.Deliver(approvalMail(testApprover, messageID(t, second.Raw), "confirm", approverAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitClosed()
+	r.wait(t)
+	reply := unfold(string(h.sentTo(awsAddr)[0].Raw))
+	for _, want := range []string{"203.0.113.10/32 port 23", "203.0.113.77/32 port 23"} {
+		if !strings.Contains(reply, want) {
+			t.Errorf("reply lacks the block of %q:\n%s", want, reply)
+		}
 	}
 }

@@ -269,6 +269,15 @@ func (d *Daemon) followUp(tx *store.Tx, c store.Case, m store.Message, n *abuse.
 		return err
 	}
 	note := "follow-up: " + string(n.Stage)
+	if len(security) == 0 {
+		extra, err := d.noteAdditional(tx, c, m, n)
+		if err != nil {
+			return err
+		}
+		if extra {
+			note += " naming another instance: it is blocked next"
+		}
+	}
 	escalate := (n.Stage == abuse.StageFinal || len(n.AWSActions) > 0) && !c.State.Final()
 	// AWS writing again about a case we consider done (an answer to our
 	// reply, a new report) must reach a person too.

@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/abuse-responder/abuse-responder/abuse"
+	"github.com/abuse-responder/abuse-responder/analyze"
+	"github.com/abuse-responder/abuse-responder/remediate"
+	"github.com/abuse-responder/abuse-responder/store"
+)
+
+// An additional report ("this report is for a different instance") names
+// an instance the case has not blocked yet. In block-then-confirm it is
+// analysed and blocked like the first notice, and the admins get a new
+// summary whose token binds to the new draft: the reply must list every
+// block, so a confirm of the older summary no longer counts.
+
+func extraKey(caseID string, messageID int64) string {
+	return fmt.Sprintf("%s:extra:%d", caseID, messageID)
+}
+
+// newInstances lists the instances a follow-up names that the case's
+// first notice did not.
+func newInstances(c store.Case, n *abuse.Notice) []string {
+	var out []string
+	for _, r := range n.Resources {
+		known := slices.ContainsFunc(c.Notice.Resources, func(k abuse.Resource) bool { return k.InstanceID == r.InstanceID })
+		if r.InstanceID != "" && !known {
+			out = append(out, r.InstanceID)
+		}
+	}
+	return out
+}
+
+// noteAdditional records, inside the follow-up's transaction, that an
+// authenticated additional report waits to be blocked.
+func (d *Daemon) noteAdditional(tx *store.Tx, c store.Case, m store.Message, n *abuse.Notice) (bool, error) {
+	if d.cfg.Mode != ModeBlockThenConfirm || n.Stage != abuse.StageAdditionalReport || c.State.Final() {
+		return false, nil
+	}
+	ids := newInstances(c, n)
+	if len(ids) == 0 {
+		return false, nil
+	}
+	_, err := tx.RecordEffect(store.Effect{Key: extraKey(c.ID, m.ID), CaseID: c.ID, Kind: "extra-report",
+		Detail: strconv.FormatInt(m.ID, 10) + " " + strings.Join(ids, " ")})
+	return err == nil, err
+}
+
+// pendingExtra is an additional report waiting for its block.
+type pendingExtra struct {
+	c      store.Case
+	key    string
+	notice abuse.Notice
+}
+
+// pendingAdditional finds the additional reports not blocked yet.
+func (d *Daemon) pendingAdditional(ctx context.Context) ([]pendingExtra, error) {
+	var out []pendingExtra
+	err := d.store.View(ctx, func(tx *store.Tx) error {
+		cases, err := tx.Cases(store.CaseFilter{States: []abuse.State{abuse.StateAwaitingApproval, abuse.StateApproved,
+			abuse.StateVerified, abuse.StateNeedsHuman}})
+		if err != nil {
+			return err
+		}
+		for _, c := range cases {
+			effects, err := tx.Effects(c.ID)
+			if err != nil {
+				return err
+			}
+			done := map[string]bool{}
+			for _, e := range effects {
+				done[e.Key] = true
+			}
+			notices, err := tx.Notices(c.ID)
+			if err != nil {
+				return err
+			}
+			for _, e := range effects {
+				if e.Kind != "extra-report" || done[e.Key+":blocks"] {
+					continue
+				}
+				id, _, _ := strings.Cut(e.Detail, " ")
+				for _, n := range notices {
+					if strconv.FormatInt(n.MessageID, 10) == id {
+						out = append(out, pendingExtra{c: c, key: e.Key, notice: n.Notice})
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// blockAdditional analyses and blocks one additional report, then sends
+// the admins the case again with a fresh token.
+func (d *Daemon) blockAdditional(ctx context.Context, p pendingExtra) error {
+	n := p.notice
+	if len(n.Regions) == 0 {
+		// AWS writes the different instance without its region: it is the
+		// case's.
+		n.Regions = p.c.Notice.Regions
+	}
+	var an *analyze.Analysis
+	if d.analyzer != nil {
+		a := d.analyzer.Analyze(ctx, n)
+		an = &a
+	}
+	sub := p.c
+	sub.Notice = n
+	plan, err := d.cfg.Blocker.Plan(ctx, sub, an)
+	if err != nil && !remediate.IsPermanent(err) {
+		return fmt.Errorf("plan the additional report: %w", err)
+	}
+	res := remediate.Result{CaseID: p.c.ID, Actions: []remediate.ActionResult{}}
+	if err != nil {
+		res.Refused = []remediate.Refusal{{What: "the plan", Reason: err.Error()}}
+	} else {
+		res.Refused = plan.Refused
+		if len(plan.Actions) > 0 {
+			r, err := d.cfg.Blocker.Apply(ctx, plan)
+			if err != nil && !remediate.IsPermanent(err) {
+				return fmt.Errorf("apply the additional report's plan: %w", err)
+			}
+			r.Refused = plan.Refused
+			res = r
+		}
+	}
+	d.log.Info("additional report blocked", "case", p.c.ID, "actions", len(res.Actions), "verified", res.Verified())
+	return d.store.Update(ctx, func(tx *store.Tx) error {
+		doc, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.RecordEffect(store.Effect{Key: p.key + ":blocks", CaseID: p.c.ID, Kind: "blocks", Detail: string(doc)}); err != nil {
+			return err
+		}
+		c, ok, err := tx.Case(p.c.ID)
+		if err != nil || !ok {
+			return err
+		}
+		problems := []string{fmt.Sprintf("an additional report names another instance (%s); it was analysed and blocked too (listed below)",
+			strings.Join(newInstances(c, &n), ", "))}
+		if !res.Verified() {
+			problems = append(problems, "not every block of the additional report holds: see what has been done")
+		}
+		draft, err := d.draftReply(tx, c, c.AdminNote)
+		if err != nil {
+			return err
+		}
+		if c.State == abuse.StateAwaitingApproval {
+			// The draft now lists more blocks: the approval binds to it.
+			c.PlanHash = planHash(c.ID, draft)
+			if err := tx.SaveCase(c); err != nil {
+				return err
+			}
+			problems = append(problems, "confirm this summary: a confirm of an earlier one no longer counts")
+		}
+		return d.queueSummary(tx, c, "urgent", p.key+":summary", draft, problems, c.State)
+	})
+}
