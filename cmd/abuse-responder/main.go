@@ -54,8 +54,6 @@ func commands() []command {
 		{"parse", "print what the parser sees in notice mails", cmdParse},
 		{"analyze", "analyse a notice: resources, evidence, verdict and cause", cmdAnalyze},
 		{"collect", "collect host evidence for a notice on this machine (read only)", cmdCollect},
-		{"nft", "apply, verify or undo one nftables block here (used through SSM by the daemon)", cmdNft},
-		{"probe", "connect to targets from here, sending nothing (used through SSM by the daemon)", cmdProbe},
 		{"plan", "print what would be blocked for a notice; changes nothing", cmdPlan},
 		{"apply", "apply and verify the block for a notice by hand, recorded", cmdApply},
 		{"unblock", "undo the blocks of a case", cmdUnblock},
@@ -65,6 +63,8 @@ func commands() []command {
 		{"approve", "confirm a case from the shell", cmdDecide("approve", "confirm")},
 		{"reject", "reject a case from the shell", cmdDecide("reject", "reject")},
 		{"version", "print the version", cmdVersion},
+		{"nft", "apply, verify or undo one nftables block here (used through SSM by the daemon)", cmdNft},
+		{"probe", "connect to targets from here, sending nothing (used through SSM by the daemon)", cmdProbe},
 	}
 }
 
