@@ -18,7 +18,9 @@ import (
 // an instance the case has not blocked yet. In block-then-confirm it is
 // analysed and blocked like the first notice, and the admins get a new
 // summary whose token binds to the new draft: the reply must list every
-// block, so a confirm of the older summary no longer counts.
+// block, so a confirm of the older summary no longer counts. In
+// confirm-then-block its actions join the plan waiting for the confirm,
+// under a new token, the same way.
 
 func extraKey(caseID string, messageID int64) string {
 	return fmt.Sprintf("%s:extra:%d", caseID, messageID)
@@ -40,7 +42,7 @@ func newInstances(c store.Case, n *abuse.Notice) []string {
 // noteAdditional records, inside the follow-up's transaction, that an
 // authenticated additional report waits to be blocked.
 func (d *Daemon) noteAdditional(tx *store.Tx, c store.Case, m store.Message, n *abuse.Notice) (bool, error) {
-	if d.cfg.Mode != ModeBlockThenConfirm || n.Stage != abuse.StageAdditionalReport || c.State.Final() {
+	if d.cfg.Mode == ModeReportOnly || n.Stage != abuse.StageAdditionalReport || c.State.Final() {
 		return false, nil
 	}
 	ids := newInstances(c, n)
@@ -82,7 +84,7 @@ func (d *Daemon) pendingAdditional(ctx context.Context) ([]pendingExtra, error) 
 				return err
 			}
 			for _, e := range effects {
-				if e.Kind != "extra-report" || done[e.Key+":blocks"] {
+				if e.Kind != "extra-report" || done[e.Key+":blocks"] || done[e.Key+":planned"] {
 					continue
 				}
 				id, _, _ := strings.Cut(e.Detail, " ")
@@ -117,6 +119,9 @@ func (d *Daemon) blockAdditional(ctx context.Context, p pendingExtra) error {
 	plan, err := d.cfg.Blocker.Plan(ctx, sub, an)
 	if err != nil && !remediate.IsPermanent(err) {
 		return fmt.Errorf("plan the additional report: %w", err)
+	}
+	if d.cfg.Mode == ModeConfirmThenBlock {
+		return d.proposeAdditional(ctx, p, n, plan, err)
 	}
 	res := remediate.Result{CaseID: p.c.ID, Actions: []remediate.ActionResult{}}
 	if err != nil {
@@ -161,6 +166,62 @@ func (d *Daemon) blockAdditional(ctx context.Context, p pendingExtra) error {
 				return err
 			}
 			problems = append(problems, "confirm this summary: a confirm of an earlier one no longer counts")
+		}
+		return d.queueSummary(tx, c, "urgent", p.key+":summary", draft, problems, c.State)
+	})
+}
+
+// proposeAdditional is confirm-then-block's answer to an additional
+// report: nothing is blocked before a confirm, so while the case waits for
+// one, the new instance's actions join the plan to approve, under a new
+// token; a case past its approval is handed to the admins.
+func (d *Daemon) proposeAdditional(ctx context.Context, p pendingExtra, n abuse.Notice, extra remediate.Plan, planErr error) error {
+	return d.store.Update(ctx, func(tx *store.Tx) error {
+		c, ok, err := tx.Case(p.c.ID)
+		if err != nil || !ok {
+			return err
+		}
+		ids := strings.Join(newInstances(c, &n), ", ")
+		if _, err := tx.RecordEffect(store.Effect{Key: p.key + ":planned", CaseID: c.ID, Kind: "plan-extra", Detail: ids}); err != nil {
+			return err
+		}
+		draft, err := d.draftReply(tx, c, c.AdminNote)
+		if err != nil {
+			return err
+		}
+		if c.State != abuse.StateAwaitingApproval || planErr != nil {
+			why := fmt.Sprintf("an additional report names another instance (%s), and the case is %s: block it by hand (abuse-responder plan/apply with the report's mail)", ids, c.State)
+			if planErr != nil {
+				why = fmt.Sprintf("an additional report names another instance (%s), but no plan could be made for it: %v", ids, planErr)
+			}
+			return d.queueSummary(tx, c, "urgent", p.key+":summary", draft, []string{why}, c.State)
+		}
+		e, ok, err := tx.Effect(planKey(c.ID, c.PlanHash))
+		if err != nil {
+			return err
+		}
+		var plan remediate.Plan
+		if ok {
+			if err := json.Unmarshal([]byte(e.Detail), &plan); err != nil {
+				return fmt.Errorf("decode the plan of %s: %w", c.ID, err)
+			}
+		}
+		plan.CaseID = c.ID
+		plan.Actions = append(plan.Actions, extra.Actions...)
+		plan.Refused = append(plan.Refused, extra.Refused...)
+		plan.Hash = remediate.HashActions(plan.Actions)
+		// The approval binds to the reply and to the whole plan, the new
+		// instance's actions included.
+		c.PlanHash = planHash(c.ID, draft+"\x00"+plan.Hash)
+		if err := storePlan(tx, c.ID, c.PlanHash, plan); err != nil {
+			return err
+		}
+		if err := tx.SaveCase(c); err != nil {
+			return err
+		}
+		problems := []string{
+			fmt.Sprintf("an additional report names another instance (%s): its blocks joined the plan below", ids),
+			"confirm this summary: a confirm of an earlier one no longer counts",
 		}
 		return d.queueSummary(tx, c, "urgent", p.key+":summary", draft, problems, c.State)
 	})

@@ -92,7 +92,7 @@ func (d *Daemon) advanceBlocking(ctx context.Context) error {
 // advanceAdditional blocks the additional reports waiting, with the same
 // backoff as a case's first block.
 func (d *Daemon) advanceAdditional(ctx context.Context) error {
-	if d.cfg.Mode != ModeBlockThenConfirm {
+	if d.cfg.Mode == ModeReportOnly {
 		return nil
 	}
 	pending, err := d.pendingAdditional(ctx)

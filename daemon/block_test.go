@@ -349,3 +349,40 @@ func TestAdditionalReportIsBlocked(t *testing.T) {
 		}
 	}
 }
+
+// TestAdditionalReportJoinsThePlan: in confirm-then-block, an additional
+// report's actions join the plan waiting for the confirm; nothing is
+// blocked before it, and the confirm of the new summary applies both.
+func TestAdditionalReportJoinsThePlan(t *testing.T) {
+	h, f := blockingHarness(t, ModeConfirmThenBlock)
+	f.AddInstance(awstest.Instance{ID: "i-0bbbbbbbbbbbbbbb1", VPCID: "vpc-a", SubnetID: "subnet-a", PrivateIP: "10.0.1.6", Groups: []string{"sg-web"}})
+	f.AddENI(awstest.ENI{ID: "eni-two", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0bbbbbbbbbbbbbbb1",
+		PrivateIPs: []string{"10.0.1.6"}, Groups: []string{"sg-web"}})
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	if err := h.imap.Deliver(testdataMail(t, "testdata/additional.eml", time.Now(), noticeAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the second summary", func() bool { return len(h.sentTo("ops@example.com")) >= 2 })
+	if n := len(denies(f)); n != 0 {
+		t.Fatalf("%d deny entries before the confirm, want none", n)
+	}
+	second := h.sentTo("ops@example.com")[1]
+	if text := unfold(string(second.Raw)); !strings.Contains(text, "joined the plan") || !strings.Contains(text, "203.0.113.77/32") {
+		t.Errorf("second summary does not propose the joined plan:\n%s", text)
+	}
+	if err := h.imap.Deliver(approvalMail(testApprover, messageID(t, second.Raw), "confirm", approverAuth)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitClosed()
+	r.wait(t)
+	if n := len(denies(f)); n != 6 {
+		t.Errorf("%d deny entries after the confirm, want 6", n)
+	}
+	if reply := unfold(string(h.sentTo(awsAddr)[0].Raw)); !strings.Contains(reply, "203.0.113.77/32 port 22") {
+		t.Errorf("reply lacks the additional report's block:\n%s", reply)
+	}
+}
