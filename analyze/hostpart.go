@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,7 +57,8 @@ func (an *Analyzer) hostPart(ctx context.Context, n abuse.Notice, a *Analysis) {
 			return
 		}
 	}
-	a.Host = an.collect(ctx, a)
+	ports, guessed := ownPorts(n, a.Evidence, a.Resources)
+	a.Host = an.collect(ctx, a, ports, guessed)
 }
 
 // CollectHost collects host evidence for n on this machine, whatever the
@@ -65,8 +69,10 @@ func (an *Analyzer) CollectHost(ctx context.Context, n abuse.Notice) Host {
 		ref = *n.Date
 	}
 	a := Analysis{Targets: nonNil(n.Targets), TargetHosts: nonNil(n.TargetHosts)}
-	a.Window = window(n, evidence.Parse(n.Evidence, ref), an.cfg.WindowMargin, ref)
-	return an.collect(ctx, &a)
+	ev := evidence.Parse(n.Evidence, ref)
+	a.Window = window(n, ev, an.cfg.WindowMargin, ref)
+	ports, guessed := ownPorts(n, ev, nil)
+	return an.collect(ctx, &a, ports, guessed)
 }
 
 // CollectQuery collects host evidence for q on this machine, whatever the
@@ -78,14 +84,17 @@ func (an *Analyzer) CollectQuery(ctx context.Context, q HostQuery) Host {
 	}
 	a := Analysis{Targets: nonNil(q.Targets), TargetHosts: nonNil(q.TargetHosts),
 		Window: Window{From: q.From.UTC(), To: q.To.UTC()}}
-	return an.collect(ctx, &a)
+	return an.collect(ctx, &a, q.OwnPorts, q.OwnPortsGuessed)
 }
 
-func (an *Analyzer) collect(ctx context.Context, a *Analysis) Host {
+// collect runs host.Collect here; ownPorts and guessed are
+// host.Options.OwnPorts and OwnPortsGuessed.
+func (an *Analyzer) collect(ctx context.Context, a *Analysis, ownPorts []uint16, guessed bool) Host {
 	o := host.Options{
 		AccessLogs: an.cfg.AccessLogs, ModsecLogs: an.cfg.ModsecLogs, WebRoots: an.cfg.WebRoots,
 		From: a.Window.From, To: a.Window.To, TargetHosts: a.TargetHosts, ProcRoot: an.cfg.ProcRoot,
 		CronPaths: an.cfg.CronPaths, UnitDirs: an.cfg.UnitDirs,
+		OwnPorts: ownPorts, OwnPortsGuessed: guessed,
 	}
 	for _, t := range a.Targets {
 		o.Targets = append(o.Targets, t.IP)
@@ -98,6 +107,98 @@ func (an *Analyzer) collect(ctx context.Context, a *Analysis) Host {
 		return Host{Where: "local", Note: "host evidence failed: " + err.Error(), Findings: []host.Finding{}}
 	}
 	return Host{Collected: true, Where: "local", Findings: nonNil(res.Findings), Problems: res.Problems}
+}
+
+// commonProxyPorts are where open proxies usually listen (squid, HTTP
+// alternates, SOCKS, privoxy): checked on an open-proxy notice that names
+// no port of ours.
+var commonProxyPorts = []uint16{3128, 8080, 8888, 1080, 3129, 8118}
+
+// maxOwnPorts bounds the ports taken from the reporter's text, which is
+// untrusted and could list thousands.
+const maxOwnPorts = 32
+
+var (
+	// reOwnAddrPort is an address with a port: "198.51.100.150:3128" or
+	// "[2001:db8::1]:8080".
+	reOwnAddrPort = regexp.MustCompile(`(?:\[([0-9A-Fa-f:.]+)\]|\b(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})\b`)
+	// reServicePort is a service named by port and protocol, as scanners
+	// write it: "also listening: 8080/tcp", "Portmapper (111/udp)".
+	reServicePort = regexp.MustCompile(`(?i)\b(\d{1,5})/(?:tcp|udp)\b`)
+)
+
+// ownPorts returns the ports on our own addresses that the reporter
+// reached, for open-proxy and vulnerability notices: there the reporter
+// was the client and we the server, so the port is ours, not a target's
+// (FORMATS.md §9: a proxy's own ip:port is ours). guessed is true when the
+// notice names none and the common proxy ports stand in. Other notices
+// get none: their ports are the targets'.
+//
+// The evidence parser makes no event of a proxy check ("Open HTTP proxy
+// confirmed on 198.51.100.150:3128"), so besides events whose destination
+// is ours the text itself is read for our address with a port and for
+// "<port>/tcp" phrases.
+func ownPorts(n abuse.Notice, ev evidence.Result, found []cloud.Instance) (ports []uint16, guessed bool) {
+	if n.Type != abuse.TypeOpenProxy && n.Type != abuse.TypeVulnerability {
+		return nil, false
+	}
+	var ours []netip.Addr
+	add := func(s string) {
+		if a, err := netip.ParseAddr(s); err == nil && !slices.Contains(ours, a.Unmap()) {
+			ours = append(ours, a.Unmap())
+		}
+	}
+	for _, r := range n.Resources {
+		add(r.PublicIP)
+	}
+	for _, inst := range found {
+		for _, ip := range inst.PublicIPs {
+			add(ip)
+		}
+	}
+	isTarget := func(a netip.Addr) bool {
+		for _, t := range n.Targets {
+			if t.IP.Unmap() == a {
+				return true
+			}
+		}
+		return false
+	}
+	// ourAddr: one of our addresses; when the notice gives none, any
+	// address that is not a target (the proxy's own next to the CONNECT
+	// destination).
+	ourAddr := func(a netip.Addr) bool {
+		if len(ours) > 0 {
+			return slices.Contains(ours, a)
+		}
+		return !isTarget(a)
+	}
+	keep := func(p uint64) {
+		if p > 0 && p <= 65535 && len(ports) < maxOwnPorts && !slices.Contains(ports, uint16(p)) {
+			ports = append(ports, uint16(p))
+		}
+	}
+	for _, e := range ev.Events {
+		if e.Port != 0 && e.Dest.IsValid() && ourAddr(e.Dest.Unmap()) {
+			keep(uint64(e.Port))
+		}
+	}
+	for _, m := range reOwnAddrPort.FindAllStringSubmatch(n.Evidence, -1) {
+		a, err := netip.ParseAddr(m[1] + m[2]) // one of the two is empty
+		if err != nil || !ourAddr(a.Unmap()) {
+			continue
+		}
+		p, _ := strconv.ParseUint(m[3], 10, 32)
+		keep(p)
+	}
+	for _, m := range reServicePort.FindAllStringSubmatch(n.Evidence, -1) {
+		p, _ := strconv.ParseUint(m[1], 10, 32)
+		keep(p)
+	}
+	if len(ports) == 0 && n.Type == abuse.TypeOpenProxy {
+		return slices.Clone(commonProxyPorts), true
+	}
+	return ports, false
 }
 
 // collectSSM runs collect on the implicated instance through SSM Run
@@ -130,8 +231,9 @@ func (an *Analyzer) collectSSM(ctx context.Context, n abuse.Notice, a *Analysis,
 	if err != nil {
 		return failed(err)
 	}
+	ports, guessed := ownPorts(n, a.Evidence, a.Resources)
 	q, err := json.Marshal(HostQuery{CaseID: n.CaseID, From: a.Window.From, To: a.Window.To,
-		Targets: a.Targets, TargetHosts: a.TargetHosts})
+		Targets: a.Targets, TargetHosts: a.TargetHosts, OwnPorts: ports, OwnPortsGuessed: guessed})
 	if err != nil {
 		return failed(fmt.Errorf("encode the query: %w", err))
 	}

@@ -2,6 +2,8 @@ package analyze
 
 import (
 	"fmt"
+	"net/netip"
+	"path"
 	"strings"
 
 	"github.com/abuse-responder/abuse-responder/abuse"
@@ -44,6 +46,9 @@ func trafficSeen(a *Analysis) string {
 		}
 	}
 	for _, f := range a.Host.Findings {
+		if f.Listen != "" {
+			continue // a listener is what others reach, not traffic to a target
+		}
 		switch f.Kind {
 		case "socket":
 			return "the host has a connection to a target: " + f.Reason
@@ -122,10 +127,24 @@ func onlyForwardedLink(ev evidence.Result) string {
 // findCause picks the likeliest cause from the host findings, falling back
 // on what the abuse type implies.
 func findCause(findings []host.Finding, t abuse.Type) Cause {
+	// Listeners (the socket or the proxy process others reach) are also
+	// kept apart. A listening socket is no connection to a target, so it
+	// leaves the socket kind; a listening proxy process stays a process.
 	byKind := map[string][]host.Finding{}
+	var listening []host.Finding
 	for _, f := range findings {
+		if f.Listen != "" {
+			listening = append(listening, f)
+			if f.Kind == "socket" {
+				continue
+			}
+		}
 		byKind[f.Kind] = append(byKind[f.Kind], f)
 	}
+	// On an open-proxy or vulnerability notice the reporter reached our
+	// port, so what listens there is the cause. A flagged script still
+	// wins: it is how someone got in, and the listener becomes support.
+	exposed := (t == abuse.TypeOpenProxy || t == abuse.TypeVulnerability) && len(listening) > 0
 	var c Cause
 	switch {
 	case len(byKind["script"]) > 0:
@@ -138,10 +157,17 @@ func findCause(findings []host.Finding, t abuse.Type) Cause {
 				c.Support = append(c.Support, fmt.Sprintf("%s:%d: %s", r.Path, r.Line, r.Reason))
 			}
 		}
+	case exposed:
+		c = listenerCause(listening, t)
 	case len(byKind["process"]) > 0:
 		p := byKind["process"][0]
 		kind := "attack-tool"
-		if t == abuse.TypeCryptoMining || strings.Contains(strings.ToLower(p.Reason), "min") {
+		switch {
+		case t == abuse.TypeCryptoMining:
+			kind = "miner"
+		case p.Listen != "": // proxy software others reach: it relays, it does not attack
+			kind = "open-proxy"
+		case strings.Contains(strings.ToLower(p.Reason), "min"):
 			kind = "miner"
 		}
 		c = Cause{Kind: kind, Path: p.Path, Text: fmt.Sprintf("a process on the host: %s (pid %d, %s)", p.Path, p.PID, p.Reason)}
@@ -160,6 +186,11 @@ func findCause(findings []host.Finding, t abuse.Type) Cause {
 	default:
 		c = Cause{Kind: "unknown", Text: "no cause found on the host"}
 	}
+	if exposed && c.Kind == "compromised-web-app" {
+		for _, f := range listening {
+			c.Support = append(c.Support, f.Reason)
+		}
+	}
 	// Persistence matters whatever the cause: it brings the abuse back.
 	for _, j := range byKind["cron"] {
 		if c.Kind != "scheduled-job" {
@@ -170,6 +201,49 @@ func findCause(findings []host.Finding, t abuse.Type) Cause {
 		c.Support = []string{}
 	}
 	return c
+}
+
+// listenerCause names the service others reach. A socket finding leads:
+// it is on the port the report names; a proxy process found by its name
+// comes next. The other listeners are support.
+func listenerCause(listening []host.Finding, t abuse.Type) Cause {
+	lead := listening[0]
+	for _, f := range listening {
+		if f.Kind == "socket" {
+			lead = f
+			break
+		}
+	}
+	who := "an unknown process (its owner was not found)"
+	path := ""
+	if lead.PID != 0 {
+		path = lead.Path
+		who = fmt.Sprintf("%s (pid %d)", programName(lead.Path), lead.PID)
+	}
+	reach := "reachable from other hosts"
+	if a, err := netip.ParseAddrPort(lead.Listen); err == nil && a.Addr().IsUnspecified() {
+		reach = "reachable from anywhere"
+	}
+	kind, what := "exposed-service", "an exposed service"
+	if t == abuse.TypeOpenProxy {
+		kind, what = "open-proxy", "an open proxy"
+	}
+	c := Cause{Kind: kind, Path: path, Text: fmt.Sprintf("%s: %s listens on %s, %s", what, who, lead.Listen, reach)}
+	for _, f := range listening {
+		c.Support = append(c.Support, f.Reason)
+	}
+	return c
+}
+
+// programName is the base name of an executable path; describe in the
+// host package gives the command line instead when the executable cannot
+// be read, so only its first word counts.
+func programName(p string) string {
+	p = strings.TrimSuffix(p, " (deleted)")
+	if f := strings.Fields(p); len(f) > 0 {
+		p = f[0]
+	}
+	return path.Base(p)
 }
 
 // scriptURL guesses the URL path under which a web server serves a file:

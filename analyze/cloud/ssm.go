@@ -23,6 +23,11 @@ type CollectQuery struct {
 	To          time.Time      `json:"to"`
 	Targets     []abuse.Target `json:"targets"`
 	TargetHosts []string       `json:"target_hosts"`
+	// OwnPorts are ports of ours the report says were reached (an open
+	// proxy, an exposed service); OwnPortsGuessed marks common proxy ports
+	// looked at when the report names none.
+	OwnPorts        []uint16 `json:"own_ports,omitempty"`
+	OwnPortsGuessed bool     `json:"own_ports_guessed,omitempty"`
 }
 
 // MaxCollectQueryBytes bounds a query: stdin is read no further, and the
@@ -79,8 +84,13 @@ func (q CollectQuery) Validate() error {
 	if q.To.Before(q.From) {
 		return fmt.Errorf("query: to %s is before from %s", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	}
-	if len(q.Targets) > maxQueryTargets || len(q.TargetHosts) > maxQueryHosts {
-		return fmt.Errorf("query: more than %d targets or %d target hosts", maxQueryTargets, maxQueryHosts)
+	if len(q.Targets) > maxQueryTargets || len(q.TargetHosts) > maxQueryHosts || len(q.OwnPorts) > maxQueryTargets {
+		return fmt.Errorf("query: more than %d targets, %d target hosts or %d own ports", maxQueryTargets, maxQueryHosts, maxQueryTargets)
+	}
+	for i, p := range q.OwnPorts {
+		if p == 0 {
+			return fmt.Errorf("query: own_ports[%d]: port 0", i)
+		}
 	}
 	for i, t := range q.Targets {
 		if !t.IP.IsValid() {

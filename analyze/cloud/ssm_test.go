@@ -208,3 +208,15 @@ func TestRunCollectTransportError(t *testing.T) {
 		t.Errorf("RunCollect denied: %v, want an access-denied error naming the call", err)
 	}
 }
+
+func TestCollectQueryOwnPorts(t *testing.T) {
+	ok := `{"case_id":"1-1","from":"2026-04-14T00:00:00Z","to":"2026-04-14T02:00:00Z","targets":[],"target_hosts":[],"own_ports":[3128,8080],"own_ports_guessed":true}`
+	q, err := ParseCollectQuery([]byte(ok))
+	if err != nil || len(q.OwnPorts) != 2 || q.OwnPorts[0] != 3128 || !q.OwnPortsGuessed {
+		t.Errorf("ParseCollectQuery(own ports) = %+v, %v", q, err)
+	}
+	bad := strings.Replace(ok, "[3128,8080]", "[0]", 1)
+	if _, err := ParseCollectQuery([]byte(bad)); err == nil || !strings.Contains(err.Error(), "own_ports[0]") {
+		t.Errorf("ParseCollectQuery(port 0) = %v, want an error naming own_ports[0]", err)
+	}
+}

@@ -38,6 +38,14 @@ type Options struct {
 	MaxLogBytes int64        // per log file (uncompressed bytes), default 8 GiB
 	MaxFileRead int64        // per web-root file read for content checks, default 2 MiB
 	MaxFiles    int          // web-root files examined, default 2,000,000
+
+	// OwnPorts are ports on our own address that the report says were
+	// reached (an open proxy's, an exposed service's): listening sockets
+	// on them that other hosts can reach are reported.
+	OwnPorts []uint16
+	// OwnPortsGuessed says OwnPorts are common proxy ports, not ones the
+	// report names; only the reasons differ.
+	OwnPortsGuessed bool
 }
 
 // Finding is one piece of evidence. Its JSON form is the `collect --json`
@@ -50,6 +58,12 @@ type Finding struct {
 	Count  int    `json:"count,omitempty"` // for a group of log lines
 	Lines  []int  `json:"lines,omitempty"` // line numbers of the group, at most maxGroupLines
 	PID    int    `json:"pid,omitempty"`
+	// Listen is the bound address of a listening socket, or of the
+	// listening socket of a flagged proxy process ("0.0.0.0:3128"); ""
+	// for everything else. It tells a listener from a connection without
+	// reading the reason, which can quote a process's attacker-chosen
+	// command line.
+	Listen string `json:"listen,omitempty"`
 }
 
 // Result is what Collect found, in a deterministic order.

@@ -30,21 +30,33 @@ const maxProcFile = 64 << 20
 // sockEntry is one line of /proc/net/tcp or tcp6.
 type sockEntry struct {
 	local, remote netip.AddrPort
-	state         string // ESTABLISHED or SYN_SENT
+	state         string // ESTABLISHED, SYN_SENT or LISTEN
 	inode         uint64
 }
+
+// listenState is the kernel's TCP_LISTEN; a listener is how an open proxy
+// or an exposed service shows.
+const listenState = "0A"
+
+// scanStates are the states scanProc reads: tcpStates and LISTEN.
+var scanStates = map[string]string{"01": "ESTABLISHED", "02": "SYN_SENT", listenState: "LISTEN"}
 
 // parseNetTCP parses the text of /proc/net/tcp or /proc/net/tcp6, keeping
 // the sockets in the states of tcpStates. Addresses come unmapped, so
 // ::ffff:203.0.113.5 reads as 203.0.113.5.
 func parseNetTCP(data []byte) ([]sockEntry, error) {
+	return parseSockets(data, tcpStates)
+}
+
+// parseSockets is parseNetTCP keeping the sockets in the given states.
+func parseSockets(data []byte, states map[string]string) ([]sockEntry, error) {
 	var out []sockEntry
 	for n, line := range bytes.Split(data, []byte{'\n'}) {
 		f := strings.Fields(string(line))
 		if n == 0 || len(f) < 10 { // the header, or the empty last line
 			continue
 		}
-		state, ok := tcpStates[f[3]]
+		state, ok := states[f[3]]
 		if !ok {
 			continue
 		}
@@ -88,7 +100,8 @@ func parseHexAddrPort(s string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
 }
 
-// scanProc looks for sockets to the targets and for miner or scanner
+// scanProc looks for sockets to the targets, for listeners on the ports
+// the report reached on our address, and for miner, scanner or proxy
 // processes.
 func (c *collector) scanProc() {
 	root := c.o.ProcRoot
@@ -100,15 +113,29 @@ func (c *collector) scanProc() {
 			c.pathProblem("socket table", p, err)
 			continue
 		}
-		s, err := parseNetTCP(data)
+		s, err := parseSockets(data, scanStates)
 		if err != nil {
 			c.problem("socket table %s: %v", p, err)
 		}
 		socks = append(socks, s...)
 	}
-	var toTarget, toPool []sockEntry
+	var toTarget, toPool, ownListeners []sockEntry
 	wanted := map[uint64]bool{}
+	// listeners are the listening sockets other hosts can reach, by inode:
+	// the proxy-software rule of scanProcesses looks a process's up here.
+	listeners := map[uint64]sockEntry{}
 	for _, s := range socks {
+		if s.state == "LISTEN" {
+			if s.inode == 0 || !reachable(s.local.Addr()) {
+				continue
+			}
+			listeners[s.inode] = s
+			if slices.Contains(c.o.OwnPorts, s.local.Port()) {
+				ownListeners = append(ownListeners, s)
+				wanted[s.inode] = true
+			}
+			continue
+		}
 		switch {
 		case c.isTarget(s.remote):
 			toTarget = append(toTarget, s)
@@ -126,7 +153,10 @@ func (c *collector) scanProc() {
 	for _, s := range toTarget {
 		c.socketFinding(s, owners[s.inode])
 	}
-	c.scanProcesses(pids, toPool, owners)
+	for _, s := range ownListeners {
+		c.listenFinding(s, owners[s.inode])
+	}
+	c.scanProcesses(pids, toPool, owners, listeners)
 }
 
 // isTarget reports whether a remote end is a target (and on a target port
@@ -184,21 +214,15 @@ func (c *collector) socketOwners(pids []int, wanted map[uint64]bool) map[uint64]
 		if c.stopped() {
 			break
 		}
-		dir := filepath.Join(c.o.ProcRoot, strconv.Itoa(pid), "fd")
-		ents, err := os.ReadDir(dir)
+		inodes, err := c.fdSockets(pid)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) { // a process that ended meanwhile is no problem
 				unreadable++
 			}
 			continue
 		}
-		for _, e := range ents {
-			link, err := os.Readlink(filepath.Join(dir, e.Name()))
-			if err != nil || !strings.HasPrefix(link, "socket:[") {
-				continue
-			}
-			inode, err := strconv.ParseUint(strings.TrimSuffix(link[len("socket:["):], "]"), 10, 64)
-			if err == nil && wanted[inode] && !slices.Contains(owners[inode], pid) {
+		for _, inode := range inodes {
+			if wanted[inode] && !slices.Contains(owners[inode], pid) {
 				owners[inode] = append(owners[inode], pid)
 			}
 		}
@@ -207,6 +231,28 @@ func (c *collector) socketOwners(pids []int, wanted map[uint64]bool) map[uint64]
 		c.problem("sockets: the open files of %d processes could not be read (not root?)", unreadable)
 	}
 	return owners
+}
+
+// fdSockets returns the inodes of the sockets a process holds open, from
+// the socket:[inode] links in <proc>/<pid>/fd.
+func (c *collector) fdSockets(pid int) ([]uint64, error) {
+	dir := filepath.Join(c.o.ProcRoot, strconv.Itoa(pid), "fd")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var inodes []uint64
+	for _, e := range ents {
+		link, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil || !strings.HasPrefix(link, "socket:[") {
+			continue
+		}
+		inode, err := strconv.ParseUint(strings.TrimSuffix(link[len("socket:["):], "]"), 10, 64)
+		if err == nil {
+			inodes = append(inodes, inode)
+		}
+	}
+	return inodes, nil
 }
 
 // describe returns a process's executable (or command line, when the

@@ -18,9 +18,10 @@ var (
 )
 
 // scanProcesses flags processes by name, by a stratum URL in the command
-// line, by a connection to a mining-pool port, or by an executable run
-// from a scratch folder.
-func (c *collector) scanProcesses(pids []int, toPool []sockEntry, owners map[uint64][]int) {
+// line, by a connection to a mining-pool port, by an executable run from a
+// scratch folder, or as proxy software listening where other hosts reach
+// it (listeners, by inode).
+func (c *collector) scanProcesses(pids []int, toPool []sockEntry, owners map[uint64][]int, listeners map[uint64]sockEntry) {
 	pool := map[int][]string{}
 	for _, s := range toPool {
 		for _, pid := range owners[s.inode] {
@@ -51,6 +52,19 @@ func (c *collector) scanProcesses(pids []int, toPool []sockEntry, owners map[uin
 		if where := scratchExe(exe); where != "" {
 			why = append(why, where)
 		}
+		// A proxy server is normal; one that other hosts reach is what an
+		// open-proxy report is about, so only that is flagged.
+		var listen string
+		if name := proxyName(strings.TrimSpace(string(comm)), cmdline, exe); name != "" {
+			if bound := c.proxyListens(pid, listeners); len(bound) > 0 {
+				listen = bound[0].String()
+				var list []string
+				for _, b := range bound {
+					list = append(list, b.String())
+				}
+				why = append(why, fmt.Sprintf("the proxy software %s listening on %s (%s)", name, listSome(list, 4), reachWhy(bound[0].Addr())))
+			}
+		}
 		if len(why) == 0 {
 			continue
 		}
@@ -58,7 +72,8 @@ func (c *collector) scanProcesses(pids []int, toPool []sockEntry, owners map[uin
 		if p == "" {
 			p = dir
 		}
-		c.add(Finding{Kind: KindProcess, Path: p, PID: pid, Reason: fmt.Sprintf("pid %d (%s): %s", pid, cmp.Or(cmdline, strings.TrimSpace(string(comm))), joinAnd(why))})
+		c.add(Finding{Kind: KindProcess, Path: p, PID: pid, Listen: listen,
+			Reason: fmt.Sprintf("pid %d (%s): %s", pid, cmp.Or(cmdline, strings.TrimSpace(string(comm))), joinAnd(why))})
 	}
 }
 
