@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -243,10 +244,15 @@ func writeXML(w http.ResponseWriter, name, ns string, body any) {
 }
 
 func writeJSON(w http.ResponseWriter, body any) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	if err := json.NewEncoder(w).Encode(body); err != nil {
+	// Encoded whole first, so that the reply has a Content-Length as AWS's
+	// replies do, rather than a chunked body.
+	b, err := json.Marshal(body)
+	if err != nil {
 		panic(fmt.Sprintf("ec2emu: encode JSON reply: %v", err))
 	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
 }
 
 // writeError answers in the service's error format: EC2's

@@ -210,10 +210,15 @@ func opName(args []string) string {
 	return strings.Join(words, " ")
 }
 
+// maxTransient bounds the polls in a row that get no answer from SSM (a
+// network error, a reply cut short) before waiting gives up.
+const maxTransient = 5
+
 // wait polls the invocation until it ends. Right after SendCommand the
 // invocation may not exist yet: that is retried, not an error.
 func (o Options) wait(ctx context.Context, api SSMAPI, instanceID, commandID string) ([]byte, error) {
 	delay := o.PollFirst
+	transient := 0
 	for {
 		if err := sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("ssm command %s on %s: stopped waiting: %w", commandID, instanceID, err)
@@ -225,9 +230,16 @@ func (o Options) wait(ctx context.Context, api SSMAPI, instanceID, commandID str
 		if errorCode(err) == "InvocationDoesNotExist" {
 			continue
 		}
+		if err != nil && errorCode(err) == "" && ctx.Err() == nil && transient < maxTransient {
+			// No answer from SSM at all (a connection cut while the reply
+			// was read): asking again is harmless, the command runs once.
+			transient++
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ssm command %s on %s: %w", commandID, instanceID, err)
 		}
+		transient = 0
 		switch inv.Status {
 		case types.CommandInvocationStatusSuccess:
 			out := aws.ToString(inv.StandardOutputContent)
