@@ -61,37 +61,45 @@ type pendingExtra struct {
 	notice abuse.Notice
 }
 
-// pendingAdditional finds the additional reports not blocked yet.
+// pendingAdditional finds the additional reports not blocked yet. It
+// looks up effects by kind, not case by case: it runs at every pass of
+// the case loop, and a busy desk has many open cases.
 func (d *Daemon) pendingAdditional(ctx context.Context) ([]pendingExtra, error) {
 	var out []pendingExtra
 	err := d.store.View(ctx, func(tx *store.Tx) error {
-		cases, err := tx.Cases(store.CaseFilter{States: []abuse.State{abuse.StateAwaitingApproval, abuse.StateApproved,
-			abuse.StateVerified, abuse.StateNeedsHuman}})
-		if err != nil {
+		extras, err := tx.EffectsOfKind("extra-report")
+		if err != nil || len(extras) == 0 {
 			return err
 		}
-		for _, c := range cases {
-			effects, err := tx.Effects(c.ID)
+		done := map[string]bool{}
+		for _, kind := range []string{"blocks", "plan-extra"} {
+			effects, err := tx.EffectsOfKind(kind)
 			if err != nil {
 				return err
 			}
-			done := map[string]bool{}
 			for _, e := range effects {
 				done[e.Key] = true
+			}
+		}
+		for _, e := range extras {
+			if done[e.Key+":blocks"] || done[e.Key+":planned"] {
+				continue
+			}
+			c, ok, err := tx.Case(e.CaseID)
+			if err != nil {
+				return err
+			}
+			if !ok || c.State.Final() {
+				continue
 			}
 			notices, err := tx.Notices(c.ID)
 			if err != nil {
 				return err
 			}
-			for _, e := range effects {
-				if e.Kind != "extra-report" || done[e.Key+":blocks"] || done[e.Key+":planned"] {
-					continue
-				}
-				id, _, _ := strings.Cut(e.Detail, " ")
-				for _, n := range notices {
-					if strconv.FormatInt(n.MessageID, 10) == id {
-						out = append(out, pendingExtra{c: c, key: e.Key, notice: n.Notice})
-					}
+			id, _, _ := strings.Cut(e.Detail, " ")
+			for _, n := range notices {
+				if strconv.FormatInt(n.MessageID, 10) == id {
+					out = append(out, pendingExtra{c: c, key: e.Key, notice: n.Notice})
 				}
 			}
 		}

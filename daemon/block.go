@@ -51,10 +51,11 @@ func (d *Daemon) advanceBlocking(ctx context.Context) error {
 			return err
 		}
 		for _, c := range cases {
-			if _, done, err := tx.Effect(blocksKey(c.ID)); err != nil || done {
-				if err != nil {
-					return err
-				}
+			_, done, err := tx.Effect(blocksKey(c.ID))
+			if err != nil {
+				return err
+			}
+			if done {
 				continue
 			}
 			if c.State == abuse.StateApproved && d.cfg.Mode != ModeConfirmThenBlock {

@@ -312,3 +312,32 @@ func TestAnalyses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEffectsOfKind(t *testing.T) {
+	st := openTest(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx *Tx) error {
+		for _, id := range []string{"1-1", "2-1"} {
+			if err := tx.CreateCase(Case{ID: id, State: abuse.StateReceived}, "test"); err != nil {
+				return err
+			}
+		}
+		for _, e := range []Effect{{Key: "1-1:extra:5", CaseID: "1-1", Kind: "extra-report"}, {Key: "1-1:reply", CaseID: "1-1", Kind: "reply"},
+			{Key: "2-1:extra:9", CaseID: "2-1", Kind: "extra-report"}} {
+			if _, err := tx.RecordEffect(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.View(ctx, func(tx *Tx) error {
+		got, err := tx.EffectsOfKind("extra-report")
+		if err != nil || len(got) != 2 || got[0].Key != "1-1:extra:5" || got[0].CaseID != "1-1" || got[1].CaseID != "2-1" {
+			t.Errorf("EffectsOfKind(extra-report) = %+v, %v; want both cases' in order", got, err)
+		}
+		return nil
+	})
+}

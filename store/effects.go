@@ -67,26 +67,37 @@ func (tx *Tx) RecordEffect(e Effect) (inserted bool, err error) {
 // the order they were recorded: what `unblock` must undo, and the audit
 // trail `cases show` prints.
 func (tx *Tx) Effects(caseID string) ([]Effect, error) {
-	rows, err := tx.query(`SELECT key, kind, detail, at FROM effects
-		WHERE case_id IS ? ORDER BY rowid`, nullString(caseID))
+	return tx.effects("effects of case "+caseID, `WHERE case_id IS ?`, nullString(caseID))
+}
+
+// EffectsOfKind returns the effects of one kind across all cases, in the
+// order they were recorded: how the daemon finds work marked by an effect
+// (an additional report waiting for its block) without a query per case.
+func (tx *Tx) EffectsOfKind(kind string) ([]Effect, error) {
+	return tx.effects("effects of kind "+kind, `WHERE kind = ?`, kind)
+}
+
+func (tx *Tx) effects(what, where string, arg any) ([]Effect, error) {
+	rows, err := tx.query(`SELECT key, case_id, kind, detail, at FROM effects `+where+` ORDER BY rowid`, arg)
 	if err != nil {
-		return nil, fmt.Errorf("effects of case %s: %w", caseID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []Effect
 	for rows.Next() {
 		var (
-			e  = Effect{CaseID: caseID}
-			at sql.NullInt64
+			e      Effect
+			caseID sql.NullString
+			at     sql.NullInt64
 		)
-		if err := rows.Scan(&e.Key, &e.Kind, &e.Detail, &at); err != nil {
-			return nil, fmt.Errorf("effects of case %s: %w", caseID, err)
+		if err := rows.Scan(&e.Key, &caseID, &e.Kind, &e.Detail, &at); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		e.At = fromNanos(at)
+		e.CaseID, e.At = caseID.String, fromNanos(at)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("effects of case %s: %w", caseID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

@@ -150,6 +150,11 @@ CREATE TABLE blocks (
 CREATE INDEX blocks_case ON blocks (case_id, created_at);
 CREATE INDEX blocks_state ON blocks (state, expires_at);
 `,
+	// 4: effects found by kind (additional reports waiting for a block) at
+	// every pass of the case loop.
+	`
+CREATE INDEX effects_kind ON effects (kind);
+`,
 }
 
 // SchemaVersion is the schema version this program writes: the number of

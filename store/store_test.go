@@ -127,8 +127,8 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open (new file) = %v", err)
 	}
-	if v := pragma(t, s.w, "user_version"); v != "3" || SchemaVersion() != 3 {
-		t.Errorf("user_version = %s, SchemaVersion() = %d, want 3 and 3", v, SchemaVersion())
+	if v := pragma(t, s.w, "user_version"); v != "4" || SchemaVersion() != 4 {
+		t.Errorf("user_version = %s, SchemaVersion() = %d, want 4 and 4", v, SchemaVersion())
 	}
 	update(t, s, func(tx *Tx) error { return tx.CreateCase(Case{ID: "c1", State: abuse.StateReceived}, "") })
 	s.Close()
