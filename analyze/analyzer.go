@@ -12,14 +12,12 @@ import (
 	"github.com/abuse-responder/abuse-responder/analyze/cloud"
 	"github.com/abuse-responder/abuse-responder/analyze/evidence"
 	"github.com/abuse-responder/abuse-responder/analyze/host"
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 )
 
-// Account is one AWS account analyze may read.
-type Account struct {
-	ID         string
-	RoleARN    string // "" uses the default credential chain
-	ExternalID string
-}
+// Account is one AWS account analyze may read; a RoleARN of "" uses the
+// default credential chain.
+type Account = awsconf.Account
 
 // HostMode says where host evidence is collected.
 type HostMode string
@@ -71,6 +69,9 @@ type Config struct {
 type Analyzer struct {
 	cfg Config
 	log *slog.Logger
+	// aws keeps the config of each account and region, so that its
+	// assumed-role credentials serve every analysis.
+	aws *awsconf.Accounts
 }
 
 // New returns an Analyzer.
@@ -90,7 +91,8 @@ func New(cfg Config, log *slog.Logger) *Analyzer {
 	if cfg.Identity == nil {
 		cfg.Identity = metadataInstanceID
 	}
-	return &Analyzer{cfg: cfg, log: log}
+	return &Analyzer{cfg: cfg, log: log,
+		aws: &awsconf.Accounts{List: cfg.Accounts, EndpointURL: cfg.EndpointURL, MaxAttempts: cfg.MaxAttempts}}
 }
 
 // Analyze gathers everything about n and decides. It does not fail: a part
@@ -161,8 +163,7 @@ func (an *Analyzer) cloudPart(ctx context.Context, n abuse.Notice, a *Analysis) 
 		a.Problems = append(a.Problems, "AWS not consulted: no [[aws.accounts]] in the config")
 		return
 	}
-	acct, ok := an.account(n.AccountID)
-	if !ok {
+	if _, ok := an.aws.Account(n.AccountID); !ok {
 		a.Problems = append(a.Problems, fmt.Sprintf("AWS not consulted: account %q is not in [[aws.accounts]]", n.AccountID))
 		return
 	}
@@ -171,11 +172,11 @@ func (an *Analyzer) cloudPart(ctx context.Context, n abuse.Notice, a *Analysis) 
 		if c, ok := clients[region]; ok {
 			return c, nil
 		}
-		c, err := cloud.NewClients(ctx, cloud.Options{Region: region, EndpointURL: an.cfg.EndpointURL,
-			RoleARN: acct.RoleARN, ExternalID: acct.ExternalID, MaxAttempts: an.cfg.MaxAttempts})
+		cfg, err := an.aws.Config(ctx, n.AccountID, region)
 		if err != nil {
 			return nil, err
 		}
+		c := cloud.NewClientsFromConfig(cfg)
 		clients[region] = c
 		return c, nil
 	}
@@ -245,15 +246,6 @@ func (an *Analyzer) resolve(ctx context.Context, r abuse.Resource, noticeRegions
 		return cloud.Instance{}, fmt.Errorf("no region to look in: the notice names none and [aws] regions is empty")
 	}
 	return last, nil
-}
-
-func (an *Analyzer) account(id string) (Account, bool) {
-	for _, a := range an.cfg.Accounts {
-		if a.ID == id {
-			return a, true
-		}
-	}
-	return Account{}, false
 }
 
 func describe(r abuse.Resource) string {

@@ -222,15 +222,11 @@ func (an *Analyzer) collectSSM(ctx context.Context, n abuse.Notice, a *Analysis,
 		return Host{Where: where, Note: "not collected on " + inst.InstanceID + " through SSM", Findings: none,
 			Problems: []string{err.Error()}}
 	}
-	acct, ok := an.account(n.AccountID)
-	if !ok {
-		return failed(fmt.Errorf("account %q is not in [[aws.accounts]]", n.AccountID))
-	}
-	c, err := cloud.NewClients(ctx, cloud.Options{Region: inst.Region, EndpointURL: an.cfg.EndpointURL,
-		RoleARN: acct.RoleARN, ExternalID: acct.ExternalID, MaxAttempts: an.cfg.MaxAttempts})
+	cfg, err := an.aws.Config(ctx, n.AccountID, inst.Region)
 	if err != nil {
 		return failed(err)
 	}
+	c := cloud.NewClientsFromConfig(cfg)
 	ports, guessed := ownPorts(n, a.Evidence, a.Resources)
 	q, err := json.Marshal(HostQuery{CaseID: n.CaseID, From: a.Window.From, To: a.Window.To,
 		Targets: a.Targets, TargetHosts: a.TargetHosts, OwnPorts: ports, OwnPortsGuessed: guessed})

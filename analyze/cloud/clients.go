@@ -10,6 +10,7 @@ package cloud
 import (
 	"context"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -61,10 +62,17 @@ func NewClients(ctx context.Context, o Options) (*Clients, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewClientsFromConfig(cfg), nil
+}
+
+// NewClientsFromConfig builds the clients of cfg's account and region
+// (such as a config of awsconf.Accounts, whose credentials other clients
+// share). It makes no call.
+func NewClientsFromConfig(cfg aws.Config) *Clients {
 	return &Clients{
 		EC2:    ec2.NewFromConfig(cfg),
 		Logs:   cloudwatchlogs.NewFromConfig(cfg),
 		SSM:    ssm.NewFromConfig(cfg),
-		Region: o.Region,
-	}, nil
+		Region: cfg.Region,
+	}
 }

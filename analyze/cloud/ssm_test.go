@@ -193,6 +193,9 @@ func TestRunCollectStopsWithContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 2*time.Second {
 		t.Errorf("RunCollect after cancel: %v after %v, want context.Canceled at once", err, time.Since(start))
 	}
+	// A poll sent just before the cancel may reach the fake just after
+	// RunCollect returned: let it land, then check that none follow.
+	time.Sleep(50 * time.Millisecond)
 	polls := countCalls(f, "GetCommandInvocation")
 	time.Sleep(100 * time.Millisecond)
 	if later := countCalls(f, "GetCommandInvocation"); later != polls || polls < 2 {

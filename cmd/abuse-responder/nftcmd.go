@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/abuse-responder/abuse-responder/config"
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 	"github.com/abuse-responder/abuse-responder/remediate/nft"
 	"github.com/abuse-responder/abuse-responder/remediate/nftssm"
 )
@@ -76,13 +77,9 @@ func cmdNft(e *env, args []string) int {
 
 // newNftSSM is the nftables backend that blocks on the implicated
 // instance through SSM, in every configured account and region.
-func newNftSSM(cfg *config.Config) (*nftssm.Backend, error) {
+func newNftSSM(cfg *config.Config, accts *awsconf.Accounts) (*nftssm.Backend, error) {
 	if len(cfg.AWS.Accounts) == 0 {
 		return nil, errors.New(`remediate.nftables_on = "instance" needs [[aws.accounts]]`)
 	}
-	o := nftssm.Options{Regions: cfg.AWS.Regions, EndpointURL: cfg.AWS.EndpointURL, Binary: cfg.Analyze.RemoteBinary}
-	for _, a := range cfg.AWS.Accounts {
-		o.Accounts = append(o.Accounts, nftssm.Account{ID: a.ID, RoleARN: a.RoleARN, ExternalID: a.ExternalID})
-	}
-	return nftssm.New(o)
+	return nftssm.New(nftssm.Options{AWS: accts, Regions: cfg.AWS.Regions, Binary: cfg.Analyze.RemoteBinary})
 }

@@ -269,7 +269,7 @@ func TestNftablesThroughSSM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := newNftSSM(cfg)
+	b, err := newNftSSM(cfg, awsAccounts(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

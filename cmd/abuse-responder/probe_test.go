@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 	"github.com/abuse-responder/abuse-responder/internal/awstest"
 	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/remediate/probe"
@@ -200,7 +201,7 @@ func TestVerifyFromInstance(t *testing.T) {
 	awstest.Env(t)
 	f := awstest.NewEC2Fake(t)
 	sent := probeInstance(t, f)
-	v, err := probe.Wrap(readBack{}, probe.Options{EndpointURL: f.URL(), Accounts: []probe.Account{{ID: "111122223333"}}})
+	v, err := probe.Wrap(readBack{}, probe.Options{AWS: &awsconf.Accounts{EndpointURL: f.URL(), List: []awsconf.Account{{ID: "111122223333"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/abuse-responder/abuse-responder/config"
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/remediate/probe"
 )
@@ -61,15 +62,11 @@ func cmdProbe(e *env, args []string) int {
 
 // withProbe wraps the EC2 backend in the connect test from the instance
 // when remediate.verify_from_instance asks for it.
-func withProbe(cfg *config.Config, b remediate.Backend) (remediate.Backend, error) {
+func withProbe(cfg *config.Config, accts *awsconf.Accounts, b remediate.Backend) (remediate.Backend, error) {
 	if !cfg.Remediate.VerifyFromInstance {
 		return b, nil
 	}
-	o := probe.Options{EndpointURL: cfg.AWS.EndpointURL, Binary: cfg.Analyze.RemoteBinary}
-	for _, a := range cfg.AWS.Accounts {
-		o.Accounts = append(o.Accounts, probe.Account{ID: a.ID, RoleARN: a.RoleARN, ExternalID: a.ExternalID})
-	}
-	v, err := probe.Wrap(b, o)
+	v, err := probe.Wrap(b, probe.Options{AWS: accts, Binary: cfg.Analyze.RemoteBinary})
 	if err != nil {
 		return nil, fmt.Errorf("remediate.verify_from_instance: %w", err)
 	}

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/abuse-responder/abuse-responder/analyze"
 	"github.com/abuse-responder/abuse-responder/analyze/cloud"
 	"github.com/abuse-responder/abuse-responder/config"
+	"github.com/abuse-responder/abuse-responder/internal/awsconf"
 	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/remediate/awsec2"
 	"github.com/abuse-responder/abuse-responder/remediate/nft"
@@ -28,7 +28,7 @@ type remediation struct {
 	backends     []remediate.Backend
 	policy       remediate.Policy
 	closers      []func() error
-	aws          *config.AWS // for the flow logs that decide expiry; nil without accounts
+	aws          *awsconf.Accounts // shared by the backends and the flow logs that decide expiry
 	flowLogGroup string
 }
 
@@ -41,10 +41,7 @@ func (r *remediation) Close() {
 // newRemediation wires the backends the config's actions need.
 func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) (*remediation, error) {
 	p := policyOf(cfg)
-	r := &remediation{policy: p, flowLogGroup: cfg.Analyze.FlowLogGroup}
-	if len(cfg.AWS.Accounts) > 0 {
-		r.aws = &cfg.AWS
-	}
+	r := &remediation{policy: p, flowLogGroup: cfg.Analyze.FlowLogGroup, aws: awsAccounts(cfg)}
 	var ec2Kinds bool
 	for _, k := range p.Kinds {
 		switch k {
@@ -52,7 +49,7 @@ func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, lo
 			ec2Kinds = true
 		case remediate.KindNftables:
 			if cfg.Remediate.NftablesOn == "instance" {
-				b, err := newNftSSM(cfg)
+				b, err := newNftSSM(cfg, r.aws)
 				if err != nil {
 					return nil, fmt.Errorf("nftables on the instance: %w", err)
 				}
@@ -71,7 +68,7 @@ func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, lo
 		if len(cfg.AWS.Accounts) == 0 {
 			return nil, errors.New("remediate.actions asks for EC2 blocks, but [[aws.accounts]] is empty")
 		}
-		b, err := withProbe(cfg, &fleet{cfg: cfg.AWS, band: p.RuleBand, backends: map[string]*awsec2.Backend{}})
+		b, err := withProbe(cfg, r.aws, &fleet{aws: r.aws, regions: cfg.AWS.Regions, band: p.RuleBand, backends: map[string]*awsec2.Backend{}})
 		if err != nil {
 			return nil, err
 		}
@@ -79,6 +76,16 @@ func newRemediation(ctx context.Context, cfg *config.Config, st *store.Store, lo
 	}
 	r.engine = &remediate.Engine{Store: st, Backends: r.backends, Log: log, BlockTTL: cfg.Remediate.BlockTTL}
 	return r, nil
+}
+
+// awsAccounts is cfg's [[aws.accounts]], whose configs (and assumed-role
+// credentials) the backends of one process share.
+func awsAccounts(cfg *config.Config) *awsconf.Accounts {
+	a := &awsconf.Accounts{EndpointURL: cfg.AWS.EndpointURL}
+	for _, acct := range cfg.AWS.Accounts {
+		a.List = append(a.List, awsconf.Account{ID: acct.ID, RoleARN: acct.RoleARN, ExternalID: acct.ExternalID})
+	}
+	return a
 }
 
 func policyOf(cfg *config.Config) remediate.Policy {
@@ -137,8 +144,9 @@ func (r *remediation) input(c store.Case, an *analyze.Analysis) remediate.Input 
 // routes each instance and action to the awsec2.Backend of its account
 // and region, made on first use.
 type fleet struct {
-	cfg  config.AWS
-	band [2]int32
+	aws     *awsconf.Accounts
+	regions []string // [aws] regions, asked by undoEverywhere
+	band    [2]int32
 
 	mu       sync.Mutex
 	backends map[string]*awsec2.Backend // "account/region"
@@ -155,19 +163,14 @@ func (f *fleet) get(ctx context.Context, account, region string) (*awsec2.Backen
 	if b, ok := f.backends[key]; ok {
 		return b, nil
 	}
-	i := slices.IndexFunc(f.cfg.Accounts, func(a config.AWSAccount) bool { return a.ID == account })
-	if i < 0 {
-		return nil, remediate.MarkPermanent(fmt.Errorf("account %q is not in [[aws.accounts]]", account))
+	cfg, err := f.aws.Config(ctx, account, region)
+	if errors.Is(err, awsconf.ErrNotConfigured) {
+		return nil, remediate.MarkPermanent(err)
 	}
-	if region == "" {
-		return nil, remediate.MarkPermanent(fmt.Errorf("no region for account %s: the notice names none", account))
-	}
-	a := f.cfg.Accounts[i]
-	b, err := awsec2.New(ctx, awsec2.Options{Region: region, EndpointURL: f.cfg.EndpointURL,
-		RoleARN: a.RoleARN, ExternalID: a.ExternalID, RuleBand: f.band})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("awsec2: %w", err)
 	}
+	b := awsec2.NewFromConfig(cfg, f.band)
 	f.backends[key] = b
 	return b, nil
 }
@@ -267,8 +270,8 @@ func (f *fleet) Undo(ctx context.Context, c remediate.Change) error {
 // safe, and only the one that made it changes anything.
 func (f *fleet) undoEverywhere(ctx context.Context, c remediate.Change) error {
 	var errs []error
-	for _, a := range f.cfg.Accounts {
-		for _, region := range f.cfg.Regions {
+	for _, a := range f.aws.List {
+		for _, region := range f.regions {
 			b, err := f.get(ctx, a.ID, region)
 			if err == nil {
 				err = b.Undo(ctx, c)
@@ -293,18 +296,14 @@ func (r *remediation) Maintain(ctx context.Context, now time.Time) (remediate.Ma
 // keeps the block: the admins are told and may unblock by hand.
 func (r *remediation) stillActive(ctx context.Context, b store.Block, now time.Time) bool {
 	var a remediate.Action
-	if err := json.Unmarshal(b.Action, &a); err != nil || a.InstanceID == "" || r.aws == nil {
+	if err := json.Unmarshal(b.Action, &a); err != nil || a.InstanceID == "" {
 		return true
 	}
-	i := slices.IndexFunc(r.aws.Accounts, func(acct config.AWSAccount) bool { return acct.ID == a.Account })
-	if i < 0 {
-		return true
-	}
-	acct := r.aws.Accounts[i]
-	c, err := cloud.NewClients(ctx, cloud.Options{Region: a.Region, EndpointURL: r.aws.EndpointURL, RoleARN: acct.RoleARN, ExternalID: acct.ExternalID})
+	cfg, err := r.aws.Config(ctx, a.Account, a.Region)
 	if err != nil {
 		return true
 	}
+	c := cloud.NewClientsFromConfig(cfg)
 	inst, err := c.Resolve(ctx, a.InstanceID, netip.Addr{})
 	if err != nil || !inst.Found {
 		return true

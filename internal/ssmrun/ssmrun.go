@@ -66,6 +66,12 @@ var (
 	instanceIDRE = regexp.MustCompile(`^m?i-[A-Za-z0-9]{1,40}$`)
 )
 
+// ValidBinary reports whether path is a remote binary Run accepts: a
+// plain absolute path of letters, digits and . _ / - only, since it is
+// the one word of the command that is neither encoded nor a literal of
+// ours. Callers check it early, so that a bad path is a config error.
+func ValidBinary(path string) bool { return binaryRE.MatchString(path) }
+
 // ErrOutputTruncated says the remote output reached SSM's inline cap, so
 // the answer is cut short.
 var ErrOutputTruncated = errors.New("output truncated at SSM's 24,000-character inline limit (an S3 output bucket would lift it; not supported yet)")
@@ -134,7 +140,7 @@ func (o Options) Run(ctx context.Context, api SSMAPI, instanceID string, stdin [
 	if !instanceIDRE.MatchString(instanceID) {
 		return nil, fmt.Errorf("%s: %q is not an instance ID", op, instanceID)
 	}
-	if !binaryRE.MatchString(binary) {
+	if !ValidBinary(binary) {
 		return nil, fmt.Errorf("%s: remote binary %q is not a plain absolute path", op, binary)
 	}
 	if len(args) == 0 {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/abuse-responder/abuse-responder/internal/awsconf"
@@ -87,9 +88,16 @@ func New(ctx context.Context, o Options) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("awsec2: %w", err)
 	}
+	return NewFromConfig(cfg, o.RuleBand), nil
+}
+
+// NewFromConfig is a Backend over an EC2 client made from cfg (such as
+// one of awsconf.Accounts, whose credentials other clients share), in
+// cfg.Region, with band as Options.RuleBand. It makes no call.
+func NewFromConfig(cfg aws.Config, band [2]int32) *Backend {
 	b := NewWithClient(ec2.NewFromConfig(cfg))
-	b.region, b.band = o.Region, o.RuleBand
-	return b, nil
+	b.region, b.band = cfg.Region, band
+	return b
 }
 
 // NewWithClient is a Backend over api, such as an *ec2.Client built by

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -30,28 +29,15 @@ import (
 // Options.Binary is empty.
 const DefaultBinary = "/usr/local/bin/abuse-responder"
 
-// Account is one configured AWS account.
-type Account struct {
-	ID string
-	// RoleARN is the role to assume in the account; "" uses the default
-	// credential chain.
-	RoleARN    string
-	ExternalID string
-}
-
 // Options configures a Backend.
 type Options struct {
-	// Accounts are the accounts whose instances may be changed; an action
-	// in another account is refused.
-	Accounts []Account
+	// AWS are the accounts whose instances may be changed (an action in
+	// another account is refused), with the endpoint and attempts of
+	// their clients; their configs may be shared with other backends.
+	AWS *awsconf.Accounts
 	// Regions are asked, in every account, by an Undo whose change was
 	// never recorded (so its instance's region is unknown).
 	Regions []string
-	// EndpointURL is "" for AWS; else SSM, EC2 and STS go there (an
-	// emulator).
-	EndpointURL string
-	// MaxAttempts is the SDK's attempts per call; 0 keeps its default.
-	MaxAttempts int
 	// Binary is this program's path on the instances; DefaultBinary
 	// when empty. It is the one word of the command not encoded.
 	Binary string
@@ -74,12 +60,7 @@ type clients struct {
 	ec2 *ec2.Client
 }
 
-var (
-	instanceIDRE = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
-	// binaryRE is a plain absolute path: the binary is the one word of
-	// the command that is neither encoded nor a literal of ours.
-	binaryRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
-)
+var instanceIDRE = regexp.MustCompile(`^i-[0-9a-f]{8,17}$`)
 
 // New returns a Backend for o. It makes no call: the clients of an
 // account and region are built on first use.
@@ -87,8 +68,11 @@ func New(o Options) (*Backend, error) {
 	if o.Binary == "" {
 		o.Binary = DefaultBinary
 	}
-	if !binaryRE.MatchString(o.Binary) {
+	if !ssmrun.ValidBinary(o.Binary) {
 		return nil, fmt.Errorf("nftssm: remote binary %q is not a plain absolute path", o.Binary)
+	}
+	if o.AWS == nil {
+		o.AWS = &awsconf.Accounts{} // no account: every action is refused
 	}
 	return &Backend{opts: o, clients: map[string]*clients{}}, nil
 }
@@ -100,21 +84,17 @@ func (b *Backend) Kinds() []remediate.Kind {
 
 // place checks that account and region are ones we may act in. Its
 // errors are permanent: no retry puts an account in the config.
-func (b *Backend) place(account, region string) (Account, error) {
-	i := slices.IndexFunc(b.opts.Accounts, func(a Account) bool { return a.ID == account })
-	if i < 0 {
-		return Account{}, remediate.MarkPermanent(fmt.Errorf("nftssm: account %q is not in [[aws.accounts]]", account))
+func (b *Backend) place(account, region string) error {
+	if _, err := b.opts.AWS.Check(account, region); err != nil {
+		return remediate.MarkPermanent(fmt.Errorf("nftssm: %w", err))
 	}
-	if region == "" {
-		return Account{}, remediate.MarkPermanent(fmt.Errorf("nftssm: no region for account %s: the notice names none", account))
-	}
-	return b.opts.Accounts[i], nil
+	return nil
 }
 
-// get returns the clients of account and region, made on first use.
+// get returns the clients of account and region, made on first use from
+// the account's shared config.
 func (b *Backend) get(ctx context.Context, account, region string) (*clients, error) {
-	acct, err := b.place(account, region)
-	if err != nil {
+	if err := b.place(account, region); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -123,8 +103,7 @@ func (b *Backend) get(ctx context.Context, account, region string) (*clients, er
 	if c, ok := b.clients[key]; ok {
 		return c, nil
 	}
-	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: region, EndpointURL: b.opts.EndpointURL,
-		RoleARN: acct.RoleARN, ExternalID: acct.ExternalID, MaxAttempts: b.opts.MaxAttempts})
+	cfg, err := b.opts.AWS.Config(ctx, account, region)
 	if err != nil {
 		return nil, fmt.Errorf("nftssm: %w", err)
 	}

@@ -38,7 +38,7 @@ func (b *Backend) Plan(ctx context.Context, in remediate.Input) ([]remediate.Act
 			refusals = append(refusals, remediate.Refusal{What: ref.ID, Reason: "not an EC2 instance ID"})
 			continue
 		}
-		if _, err := b.place(ref.Account, ref.Region); err != nil {
+		if err := b.place(ref.Account, ref.Region); err != nil {
 			refusals = append(refusals, remediate.Refusal{What: ref.ID, Reason: err.Error()})
 			continue
 		}

@@ -112,7 +112,7 @@ func (b *Backend) undoEverywhere(ctx context.Context, c remediate.Change) error 
 	}
 	inner := remediate.Change{Key: c.Key, Kind: c.Kind}
 	var errs []error
-	for _, a := range b.opts.Accounts {
+	for _, a := range b.opts.AWS.List {
 		for _, region := range b.opts.Regions {
 			err := b.call(ctx, a.ID, region, id, OpUndo, Request{Change: &inner}, nil)
 			if err == nil {

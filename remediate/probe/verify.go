@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,28 +28,12 @@ const (
 // most MaxTimeout, plus the program's start.
 const execTimeout = 30 * time.Second
 
-// binaryRE is a plain absolute path, as ssmrun wants it; checked in Wrap
-// so that a bad path is a config error, not a note on every check.
-var binaryRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
-
-// Account is one configured AWS account.
-type Account struct {
-	ID string
-	// RoleARN is the role to assume in the account; "" uses the default
-	// credential chain.
-	RoleARN    string
-	ExternalID string
-}
-
 // Options configures a Verifier.
 type Options struct {
-	// Accounts are where instances may be asked; the SSM client of an
-	// account and region is made on first use.
-	Accounts []Account
-	// EndpointURL is "" for AWS; else SSM and STS go there (an emulator).
-	EndpointURL string
-	// MaxAttempts is the SDK's attempts per call; 0 keeps its default.
-	MaxAttempts int
+	// AWS are the accounts where instances may be asked, with the
+	// endpoint and attempts of their clients; the SSM client of an
+	// account and region is made on first use from its shared config.
+	AWS *awsconf.Accounts
 	// Binary is this program's path on the instances; DefaultBinary
 	// when empty.
 	Binary string
@@ -86,7 +68,7 @@ func Wrap(inner remediate.Backend, o Options) (*Verifier, error) {
 	if o.Binary == "" {
 		o.Binary = DefaultBinary
 	}
-	if !binaryRE.MatchString(o.Binary) {
+	if !ssmrun.ValidBinary(o.Binary) {
 		return nil, fmt.Errorf("probe: remote binary %q is not a plain absolute path", o.Binary)
 	}
 	if o.Timeout == 0 {
@@ -189,12 +171,8 @@ func (v *Verifier) probe(ctx context.Context, a remediate.Action, target netip.A
 
 // client returns the SSM client of account and region, made on first use.
 func (v *Verifier) client(ctx context.Context, account, region string) (ssmrun.SSMAPI, error) {
-	i := slices.IndexFunc(v.opts.Accounts, func(a Account) bool { return a.ID == account })
-	if i < 0 {
-		return nil, fmt.Errorf("account %q is not in [[aws.accounts]]", account)
-	}
-	if region == "" {
-		return nil, fmt.Errorf("no region for account %s", account)
+	if _, err := v.opts.AWS.Check(account, region); err != nil {
+		return nil, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -202,9 +180,7 @@ func (v *Verifier) client(ctx context.Context, account, region string) (ssmrun.S
 	if c, ok := v.clients[key]; ok {
 		return c, nil
 	}
-	acct := v.opts.Accounts[i]
-	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: region, EndpointURL: v.opts.EndpointURL,
-		RoleARN: acct.RoleARN, ExternalID: acct.ExternalID, MaxAttempts: v.opts.MaxAttempts})
+	cfg, err := v.opts.AWS.Config(ctx, account, region)
 	if err != nil {
 		return nil, fmt.Errorf("probe: %w", err)
 	}
