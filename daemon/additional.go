@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -147,11 +146,7 @@ func (d *Daemon) blockAdditional(ctx context.Context, p pendingExtra) error {
 	}
 	d.log.Info("additional report blocked", "case", p.c.ID, "actions", len(res.Actions), "verified", res.Verified())
 	return d.store.Update(ctx, func(tx *store.Tx) error {
-		doc, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.RecordEffect(store.Effect{Key: p.key + ":blocks", CaseID: p.c.ID, Kind: "blocks", Detail: string(doc)}); err != nil {
+		if err := recordResult(tx, p.key+":blocks", p.c.ID, res); err != nil {
 			return err
 		}
 		c, ok, err := tx.Case(p.c.ID)
@@ -204,15 +199,13 @@ func (d *Daemon) proposeAdditional(ctx context.Context, p pendingExtra, n abuse.
 			}
 			return d.queueSummary(tx, c, "urgent", p.key+":summary", draft, []string{why}, c.State)
 		}
-		e, ok, err := tx.Effect(planKey(c.ID, c.PlanHash))
+		stored, err := loadPlan(tx, c.ID, c.PlanHash)
 		if err != nil {
 			return err
 		}
-		var plan remediate.Plan
-		if ok {
-			if err := json.Unmarshal([]byte(e.Detail), &plan); err != nil {
-				return fmt.Errorf("decode the plan of %s: %w", c.ID, err)
-			}
+		plan := remediate.Plan{}
+		if stored != nil {
+			plan = *stored
 		}
 		plan.CaseID = c.ID
 		plan.Actions = append(plan.Actions, extra.Actions...)

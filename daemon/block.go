@@ -175,7 +175,7 @@ func (d *Daemon) block(ctx context.Context, c store.Case, log *slog.Logger) erro
 	}
 	log.Info("blocked", "actions", len(res.Actions), "dry_run", plan.DryRun)
 	return d.store.Update(ctx, func(tx *store.Tx) error {
-		if err := recordResult(tx, c.ID, res); err != nil {
+		if err := recordResult(tx, blocksKey(c.ID), c.ID, res); err != nil {
 			return err
 		}
 		if applied(res) {
@@ -223,11 +223,11 @@ func (d *Daemon) blockRefused(ctx context.Context, c store.Case, why string, res
 		d.metrics.blockFailures.Inc()
 	}
 	return d.store.Update(ctx, func(tx *store.Tx) error {
+		recorded := remediate.Result{CaseID: c.ID, Actions: []remediate.ActionResult{}}
 		if res != nil {
-			if err := recordResult(tx, c.ID, *res); err != nil {
-				return err
-			}
-		} else if err := recordResult(tx, c.ID, remediate.Result{CaseID: c.ID, Actions: []remediate.ActionResult{}}); err != nil {
+			recorded = *res
+		}
+		if err := recordResult(tx, blocksKey(c.ID), c.ID, recorded); err != nil {
 			return err
 		}
 		if err := tx.Transition(c.ID, abuse.StateNeedsHuman, why); err != nil {
@@ -250,13 +250,28 @@ func storePlan(tx *store.Tx, caseID, suffix string, p remediate.Plan) error {
 	return err
 }
 
-func recordResult(tx *store.Tx, caseID string, res remediate.Result) error {
+// recordResult records a block result under key; blockResult gathers
+// every one of a case (its first notice's and its additional reports').
+func recordResult(tx *store.Tx, key, caseID string, res remediate.Result) error {
 	doc, err := json.Marshal(res)
 	if err != nil {
-		return fmt.Errorf("encode the block result of %s: %w", caseID, err)
+		return fmt.Errorf("encode the block result %s: %w", key, err)
 	}
-	_, err = tx.RecordEffect(store.Effect{Key: blocksKey(caseID), CaseID: caseID, Kind: "blocks", Detail: string(doc)})
+	_, err = tx.RecordEffect(store.Effect{Key: key, CaseID: caseID, Kind: "blocks", Detail: string(doc)})
 	return err
+}
+
+// loadPlan returns the plan stored under planKey(caseID, suffix), or nil.
+func loadPlan(tx *store.Tx, caseID, suffix string) (*remediate.Plan, error) {
+	e, ok, err := tx.Effect(planKey(caseID, suffix))
+	if err != nil || !ok {
+		return nil, err
+	}
+	var p remediate.Plan
+	if err := json.Unmarshal([]byte(e.Detail), &p); err != nil {
+		return nil, fmt.Errorf("decode the plan of %s: %w", caseID, err)
+	}
+	return &p, nil
 }
 
 // storedPlan returns the plan to apply for c: the one approved
@@ -264,21 +279,13 @@ func recordResult(tx *store.Tx, caseID string, res remediate.Result) error {
 // (block-then-confirm); nil when none is stored yet.
 func (d *Daemon) storedPlan(ctx context.Context, c store.Case) (*remediate.Plan, error) {
 	var plan *remediate.Plan
-	err := d.store.View(ctx, func(tx *store.Tx) error {
+	err := d.store.View(ctx, func(tx *store.Tx) (err error) {
 		suffix := "auto"
 		if c.State == abuse.StateApproved {
 			suffix = c.PlanHash
 		}
-		e, ok, err := tx.Effect(planKey(c.ID, suffix))
-		if err != nil || !ok {
-			return err
-		}
-		var p remediate.Plan
-		if err := json.Unmarshal([]byte(e.Detail), &p); err != nil {
-			return fmt.Errorf("decode the plan of %s: %w", c.ID, err)
-		}
-		plan = &p
-		return nil
+		plan, err = loadPlan(tx, c.ID, suffix)
+		return err
 	})
 	if err == nil && plan == nil && c.State == abuse.StateApproved {
 		return nil, fmt.Errorf("case %s was approved but its plan %s is not stored", c.ID, c.PlanHash)

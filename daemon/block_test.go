@@ -130,11 +130,7 @@ func TestBlockThenConfirm(t *testing.T) {
 // until the confirm; then the plan is applied and the reply lists it.
 func TestConfirmThenBlock(t *testing.T) {
 	h, f := blockingHarness(t, ModeConfirmThenBlock)
-	r := h.start(nil)
-	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	r := h.startWithNotice()
 	summary := unfold(string(h.sentTo("ops@example.com")[0].Raw))
 	if !strings.Contains(summary, "a confirm applies this plan") || !strings.Contains(summary, "CreateNetworkAclEntry") {
 		t.Errorf("summary does not propose the plan:\n%s", summary)
@@ -221,11 +217,7 @@ func (h *harness) checkStates(t *testing.T, want ...abuse.State) {
 func TestMaintenanceRestoresDrift(t *testing.T) {
 	h, f := blockingHarness(t, ModeBlockThenConfirm)
 	h.cfg.MaintainEvery = 50 * time.Millisecond
-	r := h.start(nil)
-	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	r := h.startWithNotice()
 	gone := denies(f)[0]
 	client := ec2.NewFromConfig(awstest.Config(t, f.URL()))
 	if _, err := client.DeleteNetworkAclEntry(context.Background(), &ec2.DeleteNetworkAclEntryInput{
@@ -254,11 +246,7 @@ func TestMaintenanceRestoresDrift(t *testing.T) {
 func TestBlockRetriesTemporaryFailure(t *testing.T) {
 	h, f := blockingHarness(t, ModeBlockThenConfirm)
 	f.FailNext("CreateNetworkAclEntry", "Unavailable", 503, 3)
-	r := h.start(nil)
-	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	r := h.startWithNotice()
 	values := h.gather()
 	r.wait(t)
 	if n := len(denies(f)); n != 4 {
@@ -281,11 +269,7 @@ func TestBlockRetriesTemporaryFailure(t *testing.T) {
 func TestBlockPermanentFailureNeedsHuman(t *testing.T) {
 	h, f := blockingHarness(t, ModeBlockThenConfirm)
 	f.FailNext("CreateNetworkAclEntry", "UnauthorizedOperation", 403, 100)
-	r := h.start(nil)
-	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	r := h.startWithNotice()
 	r.wait(t)
 	if s := h.caseState(testCase); s != abuse.StateNeedsHuman {
 		t.Errorf("case state %s, want needs-human", s)
@@ -305,14 +289,8 @@ func TestBlockPermanentFailureNeedsHuman(t *testing.T) {
 // reply lists the blocks of both instances.
 func TestAdditionalReportIsBlocked(t *testing.T) {
 	h, f := blockingHarness(t, ModeBlockThenConfirm)
-	f.AddInstance(awstest.Instance{ID: "i-0bbbbbbbbbbbbbbb1", VPCID: "vpc-a", SubnetID: "subnet-a", PrivateIP: "10.0.1.6", Groups: []string{"sg-web"}})
-	f.AddENI(awstest.ENI{ID: "eni-two", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0bbbbbbbbbbbbbbb1",
-		PrivateIPs: []string{"10.0.1.6"}, Groups: []string{"sg-web"}})
-	r := h.start(nil)
-	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	addSecondInstance(f)
+	r := h.startWithNotice()
 	first := messageID(t, h.sentTo("ops@example.com")[0].Raw)
 	if err := h.imap.Deliver(testdataMail(t, "testdata/additional.eml", time.Now(), noticeAuth)); err != nil {
 		t.Fatal(err)
@@ -355,14 +333,8 @@ func TestAdditionalReportIsBlocked(t *testing.T) {
 // blocked before it, and the confirm of the new summary applies both.
 func TestAdditionalReportJoinsThePlan(t *testing.T) {
 	h, f := blockingHarness(t, ModeConfirmThenBlock)
-	f.AddInstance(awstest.Instance{ID: "i-0bbbbbbbbbbbbbbb1", VPCID: "vpc-a", SubnetID: "subnet-a", PrivateIP: "10.0.1.6", Groups: []string{"sg-web"}})
-	f.AddENI(awstest.ENI{ID: "eni-two", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0bbbbbbbbbbbbbbb1",
-		PrivateIPs: []string{"10.0.1.6"}, Groups: []string{"sg-web"}})
-	r := h.start(nil)
-	if err := h.imap.Deliver(noticeMail(t, noticeAuth)); err != nil {
-		t.Fatal(err)
-	}
-	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	addSecondInstance(f)
+	r := h.startWithNotice()
 	if err := h.imap.Deliver(testdataMail(t, "testdata/additional.eml", time.Now(), noticeAuth)); err != nil {
 		t.Fatal(err)
 	}
@@ -385,4 +357,24 @@ func TestAdditionalReportJoinsThePlan(t *testing.T) {
 	if reply := unfold(string(h.sentTo(awsAddr)[0].Raw)); !strings.Contains(reply, "203.0.113.77/32 port 22") {
 		t.Errorf("reply lacks the additional report's block:\n%s", reply)
 	}
+}
+
+// startWithNotice starts a daemon, delivers the notice and waits for the
+// first summary.
+func (h *harness) startWithNotice() *run {
+	h.t.Helper()
+	r := h.start(nil)
+	if err := h.imap.Deliver(noticeMail(h.t, noticeAuth)); err != nil {
+		h.t.Fatal(err)
+	}
+	h.waitFor("the summary", func() bool { return len(h.sentTo("ops@example.com")) >= 1 })
+	return r
+}
+
+// addSecondInstance adds the instance that testdata/additional.eml names,
+// in the same subnet as the first.
+func addSecondInstance(f *awstest.EC2Fake) {
+	f.AddInstance(awstest.Instance{ID: "i-0bbbbbbbbbbbbbbb1", VPCID: "vpc-a", SubnetID: "subnet-a", PrivateIP: "10.0.1.6", Groups: []string{"sg-web"}})
+	f.AddENI(awstest.ENI{ID: "eni-two", VPCID: "vpc-a", SubnetID: "subnet-a", InstanceID: "i-0bbbbbbbbbbbbbbb1",
+		PrivateIPs: []string{"10.0.1.6"}, Groups: []string{"sg-web"}})
 }

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	netmail "net/mail"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/abuse-responder/abuse-responder/abuse"
 	"github.com/abuse-responder/abuse-responder/mail"
-	"github.com/abuse-responder/abuse-responder/remediate"
 	"github.com/abuse-responder/abuse-responder/store"
 )
 
@@ -82,13 +80,9 @@ func (d *Daemon) doneLines(tx *store.Tx, c store.Case) ([]string, error) {
 	if d.cfg.Mode == ModeReportOnly {
 		return []string{"no change made: remediate.mode is report-only"}, nil
 	}
-	e, ok, err := tx.Effect(planKey(c.ID, c.PlanHash))
-	if err != nil || !ok {
+	p, err := loadPlan(tx, c.ID, c.PlanHash)
+	if err != nil || p == nil {
 		return []string{"nothing changed yet"}, err
-	}
-	var p remediate.Plan
-	if err := json.Unmarshal([]byte(e.Detail), &p); err != nil {
-		return nil, fmt.Errorf("decode the plan of %s: %w", c.ID, err)
 	}
 	return append([]string{"nothing changed yet: a confirm applies this plan, then the reply goes out"}, p.Text()...), nil
 }

@@ -191,19 +191,8 @@ func noticeOf(e *env, cfg *config.Config, arg string) (abuse.Notice, error) {
 		return abuse.Notice{}, err
 	}
 	defer st.Close()
-	var n abuse.Notice
-	err = st.View(e.ctx, func(tx *store.Tx) error {
-		c, ok, err := tx.Case(arg)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("%s: no such file or case", arg)
-		}
-		n = c.Notice
-		return nil
-	})
-	return n, err
+	c, _, err := storedCase(e.ctx, st, arg)
+	return c.Notice, err
 }
 
 // analyzeConfig maps the config file onto the analyzer's options.
